@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+INVITATION_LIFETIME = timedelta(days=7)
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    CREATOR = "creator", "Creator"
+    REVIEWER = "reviewer", "Reviewer"
+
+
+ROLE_HELP = {
+    Role.OWNER: "Everything, including owners and the team's API key.",
+    Role.ADMIN: "Manages members, invitations and the team's API key.",
+    Role.CREATOR: "Writes prompts, generates and reviews videos.",
+    Role.REVIEWER: "Watches and comments; cannot generate or change reviews.",
+}
+
+
+class Team(models.Model):
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=100)
+    created = models.DateTimeField(default=timezone.now)
+    # The team's own EvoLink key, Fernet-encrypted (see studio.lib.crypto);
+    # only the last four characters are ever shown again.
+    api_key_encrypted = models.TextField(blank=True, default="")
+    api_key_last4 = models.CharField(max_length=4, blank=True, default="")
+    api_key_set_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    team = models.ForeignKey(Team, models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.CREATOR)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="one_membership_per_team")]
+        ordering = ["created"]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+    @property
+    def is_manager(self) -> bool:
+        """Owners and admins manage members, invitations and keys."""
+        return self.role in (Role.OWNER, Role.ADMIN)
+
+    @property
+    def can_generate(self) -> bool:
+        return self.role != Role.REVIEWER
+
+    @property
+    def can_review(self) -> bool:
+        """May set a generation's review status (reviewers only comment)."""
+        return self.role != Role.REVIEWER
+
+
+def _invitation_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _invitation_expiry():
+    return timezone.now() + INVITATION_LIFETIME
+
+
+class Invitation(models.Model):
+    team = models.ForeignKey(Team, models.CASCADE, related_name="invitations")
+    token = models.CharField(max_length=64, unique=True, default=_invitation_token, editable=False)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.CREATOR)
+    email = models.EmailField(blank=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+")
+    created = models.DateTimeField(default=timezone.now)
+    expires = models.DateTimeField(default=_invitation_expiry)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    accepted = models.DateTimeField(null=True, blank=True)
+    revoked = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"Invitation to {self.team} as {self.role}"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.accepted is None and self.revoked is None and self.expires > timezone.now()
+
+    @property
+    def state(self) -> str:
+        if self.accepted:
+            return "accepted"
+        if self.revoked:
+            return "revoked"
+        if self.expires <= timezone.now():
+            return "expired"
+        return "open"
+
+    def revoke(self) -> None:
+        if self.revoked is None:
+            self.revoked = timezone.now()
+            self.save(update_fields=["revoked"])

@@ -1,0 +1,255 @@
+"""Omni Studio settings.
+
+With no environment at all the studio runs on one machine: SQLite, django-q2 on
+its database broker and media files in a local data folder. Every variable that
+changes that is read here, through studio.lib.env, and listed in the README.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from studio.lib.env import env_bool, env_float, env_int, env_list, env_str, env_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("STUDIO_DATA_DIR") or BASE_DIR / "data").resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """DJANGO_SECRET_KEY, or a key generated once and kept in the data folder."""
+    if key := env_str("DJANGO_SECRET_KEY"):
+        return key
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+# The address people use to reach the studio. When it is https, cookies are
+# secure, HSTS is on and the provider may call us back.
+STUDIO_PUBLIC_URL = env_url("STUDIO_PUBLIC_URL")
+PUBLIC_IS_HTTPS = STUDIO_PUBLIC_URL.startswith("https://")
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+if STUDIO_PUBLIC_URL:
+    _public_host = urlsplit(STUDIO_PUBLIC_URL).hostname or ""
+    if _public_host and _public_host not in ALLOWED_HOSTS:
+        ALLOWED_HOSTS.append(_public_host)
+    CSRF_TRUSTED_ORIGINS = [STUDIO_PUBLIC_URL]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "django_q",
+    "axes",
+    "studio.accounts",
+    "studio.videos",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "studio.lib.middleware.ContentSecurityPolicyMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks, so it sees the outcome of authentication.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "studio.urls"
+WSGI_APPLICATION = "studio.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "studio.accounts.context_processors.team",
+            ],
+        },
+    },
+]
+
+# Database: SQLite in the data folder unless DATABASE_URL says otherwise.
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    try:
+        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    except Exception as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL we understand: {exc}") from None
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "studio.sqlite3",
+            "OPTIONS": {
+                # WAL lets the web server read while the worker writes; the busy
+                # timeout and IMMEDIATE transactions make writers queue politely
+                # instead of failing with "database is locked".
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=10000;"
+                ),
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# Sign-in throttling: lock the pair (username, address) after 5 failures for
+# 15 minutes. Locking on the pair means one mistyped account never locks out a
+# whole office that shares an address.
+AXES_FAILURE_LIMIT = env_int("STUDIO_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("STUDIO_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_LOCKOUT_CALLABLE = "studio.accounts.views.locked_out"
+AXES_VERBOSE = False
+AXES_IPWARE_PROXY_COUNT = env_int("STUDIO_PROXY_COUNT", 0, minimum=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = env_str("STUDIO_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("STUDIO_STATIC_ROOT") or BASE_DIR / "staticfiles")
+
+# Videos are private: they live under MEDIA_ROOT and are only ever served by an
+# access-checked view, so there is deliberately no MEDIA_URL route.
+MEDIA_ROOT = DATA_DIR / "media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# Behind nginx, the media view can hand the bytes over with X-Accel-Redirect:
+# set this to the internal location that maps to MEDIA_ROOT (e.g. /protected-media/).
+STUDIO_X_ACCEL_REDIRECT_PREFIX = env_str("STUDIO_X_ACCEL_REDIRECT_PREFIX")
+
+# E-mail: printed to the console unless an SMTP host is given.
+EMAIL_HOST = env_str("EMAIL_HOST")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("EMAIL_PORT", 587)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Omni Studio <studio@localhost>")
+
+# Background work: django-q2 on the database unless REDIS_URL is set.
+REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))
+Q_CLUSTER = {
+    "name": "studio",
+    "workers": env_int("STUDIO_WORKERS", 2, minimum=1),
+    # A task that runs longer than `timeout` is killed. On the database broker
+    # an unacknowledged task is handed out again after `retry` seconds, so
+    # retry stays above timeout and attempts are bounded. Every task is safe to
+    # run twice anyway: Generation rows are the truth.
+    "timeout": 300,
+    "retry": 360,
+    "max_attempts": 3,
+    "catch_up": False,
+    "save_limit": 500,
+    "ack_failures": True,
+    "label": "Background tasks",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["poll"] = 1
+
+# The provider. Without any key the studio runs the built-in demo provider.
+EVOLINK_API_KEY = env_str("EVOLINK_API_KEY")
+EVOLINK_BASE_URL = env_url("EVOLINK_BASE_URL", "https://api.evolink.ai")
+EVOLINK_CONNECT_TIMEOUT = env_float("EVOLINK_CONNECT_TIMEOUT", 10.0)
+EVOLINK_READ_TIMEOUT = env_float("EVOLINK_READ_TIMEOUT", 30.0)
+# Keys that encrypt team API keys at rest (Fernet). The first encrypts, all of
+# them decrypt, so a new key can be put in front and old ones retired later.
+# Without any, a key derived from SECRET_KEY is used.
+STUDIO_ENCRYPTION_KEYS = env_list("STUDIO_ENCRYPTION_KEYS", [])
+# Demo mode: the port the built-in demo provider listens on inside runstudio.
+STUDIO_DEMO_PROVIDER_PORT = env_int("STUDIO_DEMO_PROVIDER_PORT", 8765, minimum=1)
+# Result URLs on private or loopback addresses are refused unless this is set
+# (the demo provider needs it).
+STUDIO_ALLOW_PRIVATE_RESULT_URLS = env_bool("STUDIO_ALLOW_PRIVATE_RESULT_URLS", False)
+STUDIO_MAX_VIDEO_BYTES = env_int("STUDIO_MAX_VIDEO_MB", 500, minimum=1) * 1024 * 1024
+# Price of 1,000 output tokens in US dollars, for the estimate before submit.
+STUDIO_USD_PER_1K_TOKENS = env_float("STUDIO_USD_PER_1K_TOKENS", 0.015)
+STUDIO_TOKENS_PER_SECOND = env_int("STUDIO_TOKENS_PER_SECOND", 5792, minimum=1)
+
+# Security. Production (DEBUG off and an https public URL) gets secure cookies
+# and HSTS; the proxy header is trusted only when the proxy says it sets it.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = PUBLIC_IS_HTTPS
+CSRF_COOKIE_SECURE = PUBLIC_IS_HTTPS
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if PUBLIC_IS_HTTPS:
+    SECURE_SSL_REDIRECT = env_bool("STUDIO_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("STUDIO_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("STUDIO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("STUDIO_HSTS_PRELOAD", True)
+if env_bool("STUDIO_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("STUDIO_LOG_LEVEL", "INFO").upper()},
+    # httpx logs every request line at INFO; the URLs carry no secrets but
+    # they drown the studio's own messages.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+}
