@@ -3,6 +3,17 @@
 (function () {
   "use strict";
 
+  document.documentElement.classList.add("js");
+
+  // A <select data-autosubmit> saves as soon as it changes (its Save button is
+  // only there for people without JavaScript).
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("select[data-autosubmit]")) {
+      var form = event.target.form;
+      if (form.requestSubmit) form.requestSubmit(); else form.submit();
+    }
+  });
+
   // Forms that destroy something ask first: <form data-confirm="Remove Bob?">.
   document.addEventListener("submit", function (event) {
     var form = event.target;

@@ -1,5 +1,243 @@
-from django.shortcuts import render
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from studio.accounts import services
+from studio.accounts.access import member_required, switch_team
+from studio.accounts.forms import InvitationForm, RoleForm, SignInForm, SignUpForm, TeamNameForm
+from studio.accounts.models import ROLE_HELP, Invitation, Membership, Role
+
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
-def locked_out(request, credentials=None, *args, **kwargs):
-    return render(request, "accounts/locked_out.html", status=429)
+def _require_manager(request: HttpRequest) -> None:
+    """Owners and admins manage the team; everyone else in it gets 403."""
+    if not request.membership.is_manager:
+        raise PermissionDenied("Only owners and admins can change the team.")
+
+
+def _get_membership_for_manager(request: HttpRequest, code) -> Membership:
+    _require_manager(request)
+    return get_object_or_404(Membership.objects.select_related("user"), code=code, team=request.team)
+
+
+def locked_out(request: HttpRequest, credentials: dict | None = None, *args, **kwargs) -> HttpResponse:
+    """What django-axes shows after too many failed sign-ins for one account and address."""
+    form = SignInForm(request, initial={"username": request.POST.get("username", "")})
+    lockout = (
+        "Too many failed sign-in attempts for this account from your network. "
+        "For your safety, signing in is paused for 15 minutes. "
+        "You can reset your password in the meantime."
+    )
+    return render(request, "accounts/login.html", {"form": form, "lockout": lockout}, status=429)
+
+
+class SignInView(LoginView):
+    form_class = SignInForm
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("home")
+    invitation = None
+    if token := request.GET.get("invite"):
+        invitation = Invitation.objects.select_related("team").filter(token=token).first()
+    form = SignUpForm(request.POST or None, initial={"email": invitation.email if invitation else ""})
+    if request.method == "POST" and form.is_valid():
+        user = services.create_account(
+            name=form.cleaned_data["name"],
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password"],
+            invitation=invitation,
+        )
+        login(request, user, backend=MODEL_BACKEND)
+        team = user.memberships.get().team
+        messages.success(request, f"Welcome to Omni Studio! You are in {team.name}.")
+        return redirect("home")
+    return render(request, "accounts/signup.html", {"form": form, "invitation": invitation})
+
+
+@login_required
+def team_create(request: HttpRequest) -> HttpResponse:
+    form = TeamNameForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        team = services.create_team(owner=request.user, name=form.cleaned_data["name"])
+        switch_team(request, team.memberships.get(user=request.user))
+        messages.success(request, f"{team.name} is ready. Invite your teammates from team settings.")
+        return redirect("home")
+    has_team = Membership.objects.filter(user=request.user).exists()
+    return render(request, "accounts/team_create.html", {"form": form, "has_team": has_team})
+
+
+@require_POST
+@member_required
+def team_switch(request: HttpRequest) -> HttpResponse:
+    try:
+        code = uuid.UUID(request.POST.get("team", ""))
+    except ValueError:
+        raise Http404("No such team.") from None
+    membership = get_object_or_404(
+        Membership.objects.select_related("team"), user=request.user, team__code=code
+    )
+    switch_team(request, membership)
+    return redirect("home")
+
+
+@member_required
+def team_settings(request: HttpRequest) -> HttpResponse:
+    team = request.team
+    is_owner = request.membership.role == Role.OWNER
+    members = team.memberships.select_related("user").order_by("created", "id")
+    invitations = team.invitations.filter(accepted__isnull=True, revoked__isnull=True).select_related(
+        "invited_by"
+    )
+    context = {
+        "members": members,
+        "invitations": invitations,
+        "name_form": TeamNameForm(initial={"name": team.name}),
+        "invite_form": InvitationForm(include_owner=is_owner),
+        "role_choices": [(v, lbl) for v, lbl in Role.choices if is_owner or v != Role.OWNER],
+        "role_help": [(Role(v).label, ROLE_HELP[v]) for v in Role.values],
+        "new_invitation": None,
+    }
+    if code := request.GET.get("invited"):
+        context["new_invitation"] = invitations.filter(token=code).first()
+    return render(request, "accounts/team_settings.html", context)
+
+
+def invitation_link(request: HttpRequest, invitation: Invitation) -> str:
+    return request.build_absolute_uri(reverse("invitation", args=[invitation.token]))
+
+
+@require_POST
+@member_required
+def team_rename(request: HttpRequest) -> HttpResponse:
+    _require_manager(request)
+    form = TeamNameForm(request.POST)
+    if form.is_valid():
+        request.team.name = form.cleaned_data["name"]
+        request.team.save(update_fields=["name"])
+        messages.success(request, "Team renamed.")
+    else:
+        messages.error(request, " ".join(form.errors.get("name", ["Check the team name."])))
+    return redirect("team_settings")
+
+
+@require_POST
+@member_required
+def invitation_create(request: HttpRequest) -> HttpResponse:
+    _require_manager(request)
+    form = InvitationForm(request.POST, include_owner=request.membership.role == Role.OWNER)
+    if not form.is_valid():
+        messages.error(request, "That invitation could not be created: " + form.errors.as_text())
+        return redirect("team_settings")
+    try:
+        invitation = services.invite(
+            team=request.team,
+            by=request.membership,
+            role=form.cleaned_data["role"],
+            email=form.cleaned_data["email"],
+        )
+    except services.TeamRuleError as error:
+        messages.error(request, str(error))
+        return redirect("team_settings")
+    if invitation.email:
+        services.send_invitation_email(invitation=invitation, link=invitation_link(request, invitation))
+        messages.success(
+            request, f"Invitation sent to {invitation.email}. You can also share the link below."
+        )
+    else:
+        messages.success(request, "Invitation created. Share the link below; it works for 7 days.")
+    return redirect(f"{reverse('team_settings')}?invited={invitation.token}#invitations")
+
+
+@require_POST
+@member_required
+def invitation_revoke(request: HttpRequest, token: str) -> HttpResponse:
+    _require_manager(request)
+    invitation = get_object_or_404(Invitation, token=token, team=request.team)
+    invitation.revoke()
+    messages.success(request, "Invitation revoked: the link no longer works.")
+    return redirect("team_settings")
+
+
+@require_POST
+@member_required
+def member_role(request: HttpRequest, code) -> HttpResponse:
+    membership = _get_membership_for_manager(request, code)
+    form = RoleForm(request.POST, include_owner=True)
+    if not form.is_valid():
+        messages.error(request, "Choose one of the roles in the list.")
+        return redirect("team_settings")
+    try:
+        services.change_role(membership=membership, role=form.cleaned_data["role"], by=request.membership)
+    except services.TeamRuleError as error:
+        messages.error(request, str(error))
+    else:
+        name = membership.user.get_full_name() or membership.user.email
+        messages.success(request, f"{name} is now {membership.get_role_display().lower()}.")
+    return redirect("team_settings")
+
+
+@require_POST
+@member_required
+def member_remove(request: HttpRequest, code) -> HttpResponse:
+    membership = _get_membership_for_manager(request, code)
+    try:
+        services.remove_member(membership=membership, by=request.membership)
+    except services.TeamRuleError as error:
+        messages.error(request, str(error))
+        return redirect("team_settings")
+    name = membership.user.get_full_name() or membership.user.email
+    messages.success(request, f"{name} was removed from {request.team.name}.")
+    return redirect("home" if membership.pk == request.membership.pk else "team_settings")
+
+
+@require_POST
+@member_required
+def team_leave(request: HttpRequest) -> HttpResponse:
+    try:
+        services.remove_member(membership=request.membership, by=request.membership)
+    except services.TeamRuleError as error:
+        messages.error(request, str(error))
+        return redirect("team_settings")
+    request.session.pop("team", None)
+    messages.success(request, f"You left {request.team.name}.")
+    return redirect("home")
+
+
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """The page an invitation link opens: join, or sign up / sign in first."""
+    invitation = get_object_or_404(Invitation.objects.select_related("team", "invited_by"), token=token)
+    already_member = (
+        request.user.is_authenticated
+        and Membership.objects.filter(team=invitation.team, user=request.user).exists()
+    )
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return redirect(f"{reverse('login')}?next={request.path}")
+        try:
+            membership = services.accept_invitation(invitation=invitation, user=request.user)
+        except services.TeamRuleError as error:
+            messages.error(request, str(error))
+            return redirect(request.path)
+        switch_team(request, membership)
+        messages.success(
+            request, f"You joined {invitation.team.name} as {membership.get_role_display().lower()}."
+        )
+        return redirect("home")
+    return render(
+        request, "accounts/invitation.html", {"invitation": invitation, "already_member": already_member}
+    )

@@ -55,6 +55,7 @@ class Migration(migrations.Migration):
             name='Membership',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('code', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
                 ('role', models.CharField(choices=[('owner', 'Owner'), ('admin', 'Admin'), ('creator', 'Creator'), ('reviewer', 'Reviewer')], default='creator', max_length=10)),
                 ('created', models.DateTimeField(default=django.utils.timezone.now)),
                 ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),

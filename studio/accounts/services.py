@@ -1,0 +1,100 @@
+"""Team and membership changes that span models or need rules enforced."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from studio.accounts.models import Invitation, Membership, Role, Team
+
+
+class TeamRuleError(Exception):
+    """A change that would break a team rule; its message is shown to the person."""
+
+
+def create_team(*, owner: User, name: str) -> Team:
+    with transaction.atomic():
+        team = Team.objects.create(name=name)
+        Membership.objects.create(team=team, user=owner, role=Role.OWNER)
+    return team
+
+
+def default_team_name(user: User) -> str:
+    first = user.first_name or user.email.split("@")[0]
+    return f"{first}'s team"
+
+
+@transaction.atomic
+def create_account(*, name: str, email: str, password: str, invitation: Invitation | None = None) -> User:
+    """A new person. Without an invitation they get a team of their own to own.
+
+    With an invitation they join that team instead: someone invited to review a
+    team's videos expects to land there, not in an empty team of their own.
+    """
+    first, _, last = name.strip().partition(" ")
+    user = User.objects.create_user(email, email, password, first_name=first, last_name=last)
+    if invitation is not None and invitation.is_usable:
+        accept_invitation(invitation=invitation, user=user)
+    else:
+        create_team(owner=user, name=default_team_name(user))
+    return user
+
+
+def invite(*, team: Team, by: Membership, role: str, email: str = "") -> Invitation:
+    if role == Role.OWNER and by.role != Role.OWNER:
+        raise TeamRuleError("Only an owner can invite another owner.")
+    return Invitation.objects.create(team=team, role=role, email=email, invited_by=by.user)
+
+
+def send_invitation_email(*, invitation: Invitation, link: str) -> None:
+    inviter = invitation.invited_by.get_full_name() if invitation.invited_by else "Someone"
+    send_mail(
+        subject=f"{inviter} invited you to {invitation.team.name} on Omni Studio",
+        message=(
+            f"{inviter} invited you to join {invitation.team.name} on Omni Studio "
+            f"as {invitation.get_role_display().lower()}.\n\n"
+            f"Open this link to join (it expires on {invitation.expires:%d %B %Y}):\n{link}\n"
+        ),
+        from_email=None,
+        recipient_list=[invitation.email],
+    )
+
+
+@transaction.atomic
+def accept_invitation(*, invitation: Invitation, user: User) -> Membership:
+    # Lock the invitation so that one link cannot be used twice at the same time.
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if not invitation.is_usable:
+        raise TeamRuleError(f"This invitation is {invitation.state} and can no longer be used.")
+    membership, _ = Membership.objects.get_or_create(
+        team=invitation.team, user=user, defaults={"role": invitation.role}
+    )
+    invitation.accepted = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted", "accepted_by"])
+    return membership
+
+
+def _other_owners(membership: Membership) -> bool:
+    return Membership.objects.filter(team=membership.team, role=Role.OWNER).exclude(pk=membership.pk).exists()
+
+
+@transaction.atomic
+def change_role(*, membership: Membership, role: str, by: Membership) -> None:
+    if Role.OWNER in (role, membership.role) and by.role != Role.OWNER:
+        raise TeamRuleError("Only an owner can make someone an owner or change an owner's role.")
+    if membership.role == Role.OWNER and role != Role.OWNER and not _other_owners(membership):
+        raise TeamRuleError("A team needs at least one owner. Make someone else an owner first.")
+    membership.role = role
+    membership.save(update_fields=["role"])
+
+
+@transaction.atomic
+def remove_member(*, membership: Membership, by: Membership) -> None:
+    if membership.role == Role.OWNER and by.role != Role.OWNER:
+        raise TeamRuleError("Only an owner can remove an owner.")
+    if membership.role == Role.OWNER and not _other_owners(membership):
+        raise TeamRuleError("A team needs at least one owner. Make someone else an owner first.")
+    membership.delete()
