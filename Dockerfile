@@ -1,0 +1,35 @@
+# Omni Studio for production: one image runs the web server (default command)
+# and the worker (`python manage.py qcluster`).
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    STUDIO_DATA_DIR=/data
+
+# Fonts for the demo provider's clips; PyAV and psycopg bring their own libraries.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+COPY manage.py ./
+COPY studio ./studio
+COPY templates ./templates
+COPY static ./static
+
+# Static files are collected at build time; whitenoise serves them.
+RUN DJANGO_SECRET_KEY=build-only STUDIO_DATA_DIR=/tmp/build python manage.py collectstatic --noinput \
+    && rm -rf /tmp/build \
+    && useradd --system --uid 10001 --home-dir /app studio \
+    && mkdir -p /data && chown studio /data
+
+USER studio
+VOLUME ["/data"]
+EXPOSE 8000
+
+CMD ["gunicorn", "studio.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--timeout", "120", "--access-logfile", "-"]
