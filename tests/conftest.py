@@ -146,5 +146,49 @@ def screenshot(page, name: str) -> Path:
     """Saves a full-page screenshot under test-artifacts/ to look at by eye."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    # The top bar is sticky: scroll to the top so it is drawn where people see it.
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# --- The demo provider (studio.videos.demoprovider), over real HTTP on loopback ---
+
+
+@pytest.fixture
+def demo_provider():
+    """A demo EvoLink provider running in a thread on a free loopback port.
+
+    Yields an object with:
+      .base_url  "http://127.0.0.1:<port>", for EvolinkClient(base_url, "sk-any-key")
+      .port      the port
+      .server    the DemoProvider: .tasks (dict id -> DemoTask, in creation order),
+                 .queue_fault("503", count=1, on="create"|"query"|"file"|"any"),
+                 .clear_faults(), .callback_attempts, and settable options
+                 (.generation_seconds, .result_ttl, .big_file_mb, .callback_delays).
+    Generations take 0.5 s and callbacks retry after 0.05/0.1/0.2 s; insecure
+    (http, loopback) callback URLs are allowed. Stopped (files removed) afterwards.
+    """
+    from types import SimpleNamespace
+
+    from studio.videos.demoprovider import start_in_thread
+
+    server, base_url = start_in_thread(
+        generation_seconds=0.5, allow_insecure_callbacks=True, callback_delays=(0.05, 0.1, 0.2)
+    )
+    try:
+        yield SimpleNamespace(base_url=base_url, port=server.server_address[1], server=server)
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture
+def studio_on_demo_provider(settings, demo_provider):
+    """Points the studio at the demo_provider fixture, in demo mode (no key anywhere).
+
+    keys.client_for_team(team) then talks to demo_provider; yields demo_provider.
+    """
+    settings.EVOLINK_API_KEY = ""
+    settings.STUDIO_DEMO_PROVIDER_PORT = demo_provider.port
+    settings.EVOLINK_BASE_URL = demo_provider.base_url
+    return demo_provider
