@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+from django import forms
+
+from studio.videos import prompting
+from studio.videos.models import AspectRatio, Duration, Generation
+
+DEFAULT_DURATION = Duration.S5.value
+DEFAULT_ASPECT_RATIO = AspectRatio.LANDSCAPE.value
+
+PART_PLACEHOLDERS = {
+    "subject": "a red fox with a frost-tipped tail",
+    "action": "leaps over a frozen stream, then looks back at the camera",
+    "scene": "a snowy birch forest at dawn",
+    "camera": "slow dolly-in at eye level, shallow depth of field",
+    "light": "soft golden backlight, 35 mm film grain",
+    "sound": "ambient only: wind in the trees, crunching snow",
+}
+
+
+class ComposeForm(forms.Form):
+    """The composer: a main prompt, optional helpers, negatives, duration and shape."""
+
+    prompt = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 5,
+                "placeholder": "A red fox leaps over a frozen stream in a snowy birch forest at dawn, "
+                "slow dolly-in, soft golden light.",
+            }
+        ),
+    )
+    subject = forms.CharField(required=False, max_length=prompting.MAX_PART_CHARS)
+    action = forms.CharField(required=False, max_length=prompting.MAX_PART_CHARS)
+    scene = forms.CharField(required=False, max_length=prompting.MAX_PART_CHARS)
+    camera = forms.CharField(required=False, max_length=prompting.MAX_PART_CHARS)
+    light = forms.CharField(required=False, max_length=prompting.MAX_PART_CHARS, label="Light and style")
+    sound = forms.CharField(required=False, max_length=prompting.MAX_PART_CHARS)
+    negatives = forms.MultipleChoiceField(
+        required=False,
+        choices=list(prompting.NEGATIVE_LABELS.items()),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"invalid_choice": "“%(value)s” is not one of the negatives on offer."},
+    )
+    negative_text = forms.CharField(
+        required=False,
+        max_length=prompting.MAX_PART_CHARS,
+        label="Other things to avoid",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "No snow falling on the lens"}),
+    )
+    duration = forms.ChoiceField(
+        # Seconds first, auto last: most people pick a length.
+        choices=[c for c in Duration.choices if c[0] != Duration.AUTO] + [(Duration.AUTO, "Auto")],
+        initial=DEFAULT_DURATION,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": "Choose a duration.",
+            "invalid_choice": "Choose a duration of 3 to 10 seconds, or auto.",
+        },
+    )
+    aspect_ratio = forms.ChoiceField(
+        choices=AspectRatio.choices,
+        initial=DEFAULT_ASPECT_RATIO,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": "Choose an aspect ratio.",
+            "invalid_choice": "Choose 16:9, 9:16 or auto.",
+        },
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for key, placeholder in PART_PLACEHOLDERS.items():
+            self.fields[key].widget.attrs["placeholder"] = placeholder
+        self.compiled = ""
+
+    @classmethod
+    def from_generation(cls, generation: Generation) -> ComposeForm:
+        """An unbound form holding everything a generation was made with (Remix)."""
+        initial = {
+            "prompt": generation.prompt,
+            "negatives": [key for key in generation.negatives if key in prompting.NEGATIVES],
+            "negative_text": generation.negative_text,
+            "duration": generation.duration,
+            "aspect_ratio": generation.aspect_ratio,
+        }
+        for key in prompting.PARTS:
+            initial[key] = (generation.parts or {}).get(key, "")
+        return cls(initial=initial)
+
+    def draft(self) -> prompting.Draft:
+        """What the form holds right now, leniently: unknown values fall back, nothing raises.
+
+        The live preview uses this while the person types, before the form is valid.
+        """
+        if self.is_bound:
+            data = self.data
+
+            def get(name: str) -> str:
+                return str(data.get(name, "") or "")
+
+            negatives = data.getlist("negatives") if hasattr(data, "getlist") else data.get("negatives", [])
+        else:
+
+            def get(name: str) -> str:
+                return str(self.initial.get(name, self.fields[name].initial or "") or "")
+
+            negatives = self.initial.get("negatives", [])
+        duration = get("duration")
+        aspect_ratio = get("aspect_ratio")
+        return prompting.Draft(
+            prompt=get("prompt").strip(),
+            parts={key: get(key).strip()[: prompting.MAX_PART_CHARS] for key in prompting.PARTS},
+            negatives=tuple(key for key in prompting.NEGATIVES if key in negatives),
+            negative_text=get("negative_text").strip()[: prompting.MAX_PART_CHARS],
+            duration=duration if duration in Duration.values else DEFAULT_DURATION,
+            aspect_ratio=aspect_ratio if aspect_ratio in AspectRatio.values else DEFAULT_ASPECT_RATIO,
+        )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        parts = {key: data.get(key) or "" for key in prompting.PARTS}
+        if not (data.get("prompt") or "").strip() and not any(v.strip() for v in parts.values()):
+            if "prompt" not in self.errors:
+                self.add_error("prompt", "Write a prompt, or fill in at least one of the helpers below.")
+            return data
+        self.compiled = prompting.compile_prompt(
+            prompt=data.get("prompt") or "",
+            parts=parts,
+            negatives=data.get("negatives") or [],
+            negative_text=data.get("negative_text") or "",
+        )
+        over = len(self.compiled) - prompting.MAX_PROMPT_CHARS
+        if over > 0:
+            self.add_error(
+                "prompt",
+                f"The prompt to send is {len(self.compiled):,} characters; the limit is "
+                f"{prompting.MAX_PROMPT_CHARS:,}. Shorten it by {over:,}.",
+            )
+        return data
+
+    @property
+    def parts(self) -> dict[str, str]:
+        return {key: self.cleaned_data.get(key) or "" for key in prompting.PARTS}
+
+    @property
+    def part_fields(self) -> list[forms.BoundField]:
+        return [self[key] for key in prompting.PARTS]
