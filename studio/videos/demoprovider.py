@@ -37,7 +37,8 @@ A fault is a name with an optional argument after a colon:
 ==========================  =================================================
 ``429[:seconds]``           429 rate_limit_error with Retry-After (default 1)
 ``500``/``502``/``503``     that status with the documented JSON error body;
-                            ``503:empty`` answers with no body at all
+                            ``503:empty`` answers with no body at all (also
+                            ``400``, ``401``, ``402``, ``403``, ``404``, ``413``)
 ``fail[:code]``             (create) the task is created and ends failed with
                             that error code (default content_policy_violation)
 ``slow[:seconds]``          handle the request, then wait (default 5 s) before
@@ -97,6 +98,12 @@ FPS = 24
 SAMPLE_RATE = 48000
 REQUEST_KINDS = ("create", "query", "file", "any")
 FAULT_NAMES = (
+    "400",
+    "401",
+    "402",
+    "403",
+    "404",
+    "413",
     "429",
     "500",
     "502",
@@ -330,8 +337,12 @@ def render_video(
                 container.mux(packet)
         for packet in audio.encode():
             container.mux(packet)
-    finally:
-        container.close()
+    except BaseException:
+        # A cancelled or failed encode leaves a partial file nobody will serve.
+        with contextlib.suppress(Exception):
+            container.close()
+        raise
+    container.close()
     return {"width": width, "height": height, "seconds": seconds}
 
 
@@ -483,6 +494,9 @@ class DemoProvider(ThreadingHTTPServer):
         self.queued_faults: list[QueuedFault] = []
         self.callback_attempts: list[dict] = []
         self.requests_seen: list[tuple[str, str]] = []  # (method, path), for tests
+        self.file_requests_with_auth = 0  # result downloads must not carry the API key
+        # Merged into every task object, to rehearse fields the contract does not document.
+        self.extra_task_fields: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._own_files_dir = files_dir is None
         self.files_dir = Path(files_dir or tempfile.mkdtemp(prefix="demoprovider-"))
@@ -521,7 +535,9 @@ class DemoProvider(ThreadingHTTPServer):
         self._closed = True
         self._stopping.set()
         super().server_close()
-        self._encoder.shutdown(wait=False, cancel_futures=True)
+        # Encoders notice _stopping within a frame, so waiting for them is short
+        # and their files are closed before the folder goes.
+        self._encoder.shutdown(wait=True, cancel_futures=True)
         if self._own_files_dir:
             shutil.rmtree(self.files_dir, ignore_errors=True)
 
@@ -748,7 +764,7 @@ class DemoHandler(BaseHTTPRequestHandler):
             seconds = arg or "1"
             self._error(429, "Too many requests; slow down.", code="rate_limited", **{"Retry-After": seconds})
             return True
-        if name in ("500", "502", "503"):
+        if name.isdigit():
             status = int(name)
             if arg == "empty":
                 self._send(status, b"")
@@ -767,7 +783,7 @@ class DemoHandler(BaseHTTPRequestHandler):
         elif name == "malformed":
             self._send(200, b'{"id": "task-unified-')
         else:
-            self._send(status, body)
+            self._send(status, {**body, **self.server.extra_task_fields})
 
     def _fault_header(self) -> str | None:
         return self.headers.get("X-Demo-Fault")
@@ -886,6 +902,8 @@ class DemoHandler(BaseHTTPRequestHandler):
         self._answer(fault, 200, body)  # type: ignore[arg-type]
 
     def _file(self, token: str) -> None:
+        if self.headers.get("Authorization"):
+            self.server.file_requests_with_auth += 1
         fault = self._take_fault("file")
         if fault is False or self._apply_fault(fault):
             return

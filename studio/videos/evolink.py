@@ -349,7 +349,7 @@ class EvolinkClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._api_key = api_key
+        self._api_key = api_key.strip()
         self.max_retries = max(0, max_retries)
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
@@ -576,6 +576,13 @@ class EvolinkClient:
         headers = {"Authorization": f"Bearer {self._api_key}"}
         try:
             response = self._http.request(method, self.base_url + path, json=json_body, headers=headers)
+        except httpx.LocalProtocolError:
+            # httpx refused to send it (e.g. a key with a line break): nothing left.
+            return EvolinkError(
+                "the request could not be sent; is the API key well formed?",
+                type="authentication_error",
+                permanent=True,
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Nothing was sent: safe to retry, even a create.
             return EvolinkError(

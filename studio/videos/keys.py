@@ -1,0 +1,163 @@
+"""Which EvoLink key a team uses, kept encrypted, and the client built from it.
+
+A team's own key wins; else the deployment's EVOLINK_API_KEY; else nobody has
+a key and the studio runs in demo mode against the local demo provider.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from studio.accounts.models import Team
+from studio.lib import crypto
+from studio.videos.evolink import EvolinkClient, EvolinkError
+
+log = logging.getLogger(__name__)
+
+# Sent to the demo provider, which accepts any non-empty key.
+DEMO_API_KEY = "sk-demo-omni-studio"
+# A task id no one has: querying it shows whether a key authenticates
+# (404 not found) without creating, and so paying for, anything.
+PROBE_TASK_ID = "task-unified-0-keycheck"
+_KEY_SHAPE = re.compile(r"^[\x21-\x7e]{8,512}$")
+
+
+def clean_api_key(value: str) -> str:
+    """The key as it will be stored, or ValueError with a message for the form."""
+    key = (value or "").strip()
+    if key.lower().startswith("bearer "):
+        key = key[7:].strip()
+    if not key:
+        raise ValueError("Paste the API key from your EvoLink dashboard.")
+    if not _KEY_SHAPE.match(key):
+        raise ValueError(
+            "That does not look like an API key: it should be 8 to 512 characters, without spaces."
+        )
+    return key
+
+
+def set_team_key(team: Team, key: str) -> None:
+    key = clean_api_key(key)
+    team.api_key_encrypted = crypto.encrypt(key)
+    team.api_key_last4 = key[-4:]
+    team.api_key_set_at = timezone.now()
+    team.save(update_fields=["api_key_encrypted", "api_key_last4", "api_key_set_at"])
+    log.info("Team %s: EvoLink key set (ending %s)", team.code, team.api_key_last4)
+
+
+def clear_team_key(team: Team) -> None:
+    team.api_key_encrypted = ""
+    team.api_key_last4 = ""
+    team.api_key_set_at = None
+    team.save(update_fields=["api_key_encrypted", "api_key_last4", "api_key_set_at"])
+    log.info("Team %s: EvoLink key removed", team.code)
+
+
+def has_team_key(team: Team | None) -> bool:
+    return bool(team is not None and team.api_key_encrypted)
+
+
+def team_api_key(team: Team | None) -> str:
+    """The key this team's requests use: its own, else the deployment's, else "".
+
+    A stored key that no configured encryption key can read (the keys were
+    changed without rotating) raises a permanent EvolinkError: silently falling
+    back to another key would bill the wrong account.
+    """
+    if has_team_key(team):
+        try:
+            return crypto.decrypt(team.api_key_encrypted)
+        except crypto.DecryptionError:
+            log.error("Team %s: the stored EvoLink key cannot be decrypted", team.code)
+            raise EvolinkError(
+                "The team's EvoLink key cannot be read with the studio's encryption keys; "
+                "an owner or admin needs to enter it again in team settings.",
+                type="key_unavailable",
+                permanent=True,
+            ) from None
+    return settings.EVOLINK_API_KEY or ""
+
+
+def is_demo_mode(team: Team | None = None) -> bool:
+    """No key anywhere: neither the deployment nor (when given) the team has one."""
+    return not settings.EVOLINK_API_KEY and not has_team_key(team)
+
+
+def demo_base_url() -> str:
+    return f"http://127.0.0.1:{settings.STUDIO_DEMO_PROVIDER_PORT}"
+
+
+def client_for_team(team: Team | None, **options: object) -> EvolinkClient:
+    """A client for this team's requests; options go to EvolinkClient (e.g. max_retries)."""
+    options = {
+        "connect_timeout": settings.EVOLINK_CONNECT_TIMEOUT,
+        "read_timeout": settings.EVOLINK_READ_TIMEOUT,
+        **options,
+    }
+    if is_demo_mode(team):
+        return EvolinkClient(demo_base_url(), DEMO_API_KEY, **options)  # type: ignore[arg-type]
+    return EvolinkClient(settings.EVOLINK_BASE_URL, team_api_key(team), **options)  # type: ignore[arg-type]
+
+
+def private_results_allowed(team: Team | None) -> bool:
+    """Result links on loopback/private addresses are fine from the demo provider only."""
+    return is_demo_mode(team) or settings.STUDIO_ALLOW_PRIVATE_RESULT_URLS
+
+
+def rotate_keys() -> tuple[int, int]:
+    """Re-encrypt every team key with the first encryption key: (rotated, unreadable)."""
+    rotated = unreadable = 0
+    for team_id in Team.objects.exclude(api_key_encrypted="").values_list("id", flat=True):
+        with transaction.atomic():
+            team = Team.objects.select_for_update().get(pk=team_id)
+            if not team.api_key_encrypted:
+                continue
+            try:
+                team.api_key_encrypted = crypto.rotate(team.api_key_encrypted)
+            except crypto.DecryptionError:
+                log.error("Team %s: the stored EvoLink key cannot be decrypted; left as is", team.code)
+                unreadable += 1
+                continue
+            team.save(update_fields=["api_key_encrypted"])
+            rotated += 1
+    return rotated, unreadable
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    works: bool
+    message: str
+
+
+def check_team_key(team: Team) -> KeyCheck:
+    """Ask the provider whether the key this team uses authenticates."""
+    if is_demo_mode(team):
+        source = "the local demo provider"
+    elif has_team_key(team):
+        source = f"the team's key (••••{team.api_key_last4})"
+    else:
+        source = "the studio's shared key"
+    try:
+        with client_for_team(team, max_retries=1, read_timeout=15) as client:
+            client.get_task(PROBE_TASK_ID)
+    except EvolinkError as exc:
+        said = f" EvoLink said: {exc.message}" if exc.message and exc.status else ""
+        if exc.status == 404:
+            return KeyCheck(True, f"It works: EvoLink accepted {source}.")
+        if exc.status == 401:
+            return KeyCheck(False, f"EvoLink refused {source}: it is invalid or revoked.{said}")
+        if exc.status == 403:
+            return KeyCheck(False, f"EvoLink accepted {source} but does not allow it to do this.{said}")
+        if exc.type == "key_unavailable":
+            return KeyCheck(False, exc.message)
+        if exc.status is None:
+            return KeyCheck(False, f"Could not reach EvoLink to check {source}; try again in a minute.")
+        return KeyCheck(False, f"EvoLink answered {exc.status} while checking {source}.{said}")
+    # A made-up task id should not exist; an answer still proves the key works.
+    return KeyCheck(True, f"It works: EvoLink accepted {source}.")
