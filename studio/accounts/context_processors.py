@@ -5,12 +5,14 @@ from django.http import HttpRequest
 
 from studio.accounts.access import current_membership
 from studio.accounts.models import Membership
+from studio.videos.keys import is_demo_mode
 
 
 def team(request: HttpRequest) -> dict:
     """The current team and the others the person may switch to, for the top bar."""
-    context = {"demo_mode": not settings.EVOLINK_API_KEY and getattr(settings, "STUDIO_DEMO_MODE", True)}
     membership = current_membership(request)
+    demo_mode = getattr(settings, "STUDIO_DEMO_MODE", True) and is_demo_mode(membership and membership.team)
+    context = {"demo_mode": demo_mode}
     if membership is None:
         return context
     others = (

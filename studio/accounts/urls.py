@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from studio.accounts import views
+from studio.accounts import keys, views
 
 urlpatterns = [
     path("login/", views.SignInView.as_view(), name="login"),
@@ -49,6 +49,9 @@ urlpatterns = [
     path("team/invitations/<str:token>/revoke/", views.invitation_revoke, name="invitation_revoke"),
     path("team/members/<uuid:code>/role/", views.member_role, name="member_role"),
     path("team/members/<uuid:code>/remove/", views.member_remove, name="member_remove"),
+    path("team/key/", keys.team_key_save, name="team_key_save"),
+    path("team/key/remove/", keys.team_key_remove, name="team_key_remove"),
+    path("team/key/test/", keys.team_key_test, name="team_key_test"),
     path("teams/new/", views.team_create, name="team_create"),
     path("invite/<str:token>/", views.invitation, name="invitation"),
 ]
