@@ -4,4 +4,22 @@ from studio.videos import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("gallery/changes/", views.gallery_changes, name="gallery_changes"),
+    path("videos/<uuid:code>/", views.generation_detail, name="generation_detail"),
+    path("videos/<uuid:code>/status/", views.generation_status, name="generation_status"),
+    path("videos/<uuid:code>/video.mp4", views.generation_video, name="generation_video"),
+    path("videos/<uuid:code>/poster.jpg", views.generation_poster, name="generation_poster"),
+    path("videos/<uuid:code>/review/", views.generation_review, name="generation_review"),
+    path("videos/<uuid:code>/favourite/", views.generation_favourite, name="generation_favourite"),
+    path("videos/<uuid:code>/regenerate/", views.generation_regenerate, name="generation_regenerate"),
+    path("videos/<uuid:code>/delete/", views.generation_delete, name="generation_delete"),
+    path("videos/<uuid:code>/comments/", views.comment_add, name="comment_add"),
+    path("comments/<uuid:code>/", views.comment_detail, name="comment_detail"),
+    path("comments/<uuid:code>/edit/", views.comment_edit, name="comment_edit"),
+    path("comments/<uuid:code>/delete/", views.comment_delete, name="comment_delete"),
+    path("compose/", views.compose, name="compose"),
+    path("compose/preview/", views.compose_preview, name="compose_preview"),
+    path("compose/card/<uuid:code>/", views.compose_card, name="compose_card"),
+    # One catch-all: any path under hooks/evolink/ is answered by the view, never a logged 404.
+    path("hooks/evolink/<path:rest>", views.evolink_callback, name="evolink_callback"),
 ]

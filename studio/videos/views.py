@@ -1,11 +1,417 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+import json
+import uuid
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.text import slugify
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
 from studio.accounts.access import member_required
+from studio.videos import gallery, media, prompting, review, services
+from studio.videos.forms import ComposeForm
+from studio.videos.gallery import GalleryFilterForm
+from studio.videos.models import Comment, Favourite, Generation, ReviewStatus
+from studio.videos.review import CommentForm, ReviewForm
+
+# --- Access helpers: every view below goes through one of these ---------------
+
+
+def _get_generation_for_user(request: HttpRequest, code: uuid.UUID | str) -> tuple[Generation, bool]:
+    """A generation of the current team (else 404), and whether this person may generate."""
+    try:
+        code = uuid.UUID(str(code))
+    except ValueError:
+        raise Http404("No such generation") from None
+    generation = get_object_or_404(Generation.objects.select_related("team", "author"), team=request.team, code=code)
+    return generation, request.membership.can_generate
+
+
+def _require_generate(request: HttpRequest) -> None:
+    """Reviewers watch and comment; only creators, admins and owners generate."""
+    if not request.membership.can_generate:
+        raise PermissionDenied("Reviewers cannot generate videos.")
+
+
+def _may_delete(request: HttpRequest, generation: Generation) -> bool:
+    """Owners and admins delete anything; creators delete their own."""
+    membership = request.membership
+    return membership.is_manager or (membership.can_generate and generation.author_id == request.user.id)
+
+
+def _get_comment_for_user(request: HttpRequest, code: uuid.UUID) -> tuple[Comment, bool]:
+    """A comment on one of the current team's generations (else 404), and whether it is yours."""
+    comment = get_object_or_404(
+        Comment.objects.select_related("author", "generation"), generation__team=request.team, code=code
+    )
+    return comment, comment.author_id == request.user.id
+
+
+# --- Gallery --------------------------------------------------------------------
+
+# Query parameters that are about paging or the live refresh, not filters.
+_NOT_FILTERS = ("after", "top", "watch")
+
+
+def _filters_from(
+    request: HttpRequest, *, for_display: bool = True
+) -> tuple[GalleryFilterForm, gallery.Filters, list[str]]:
+    # The live refresh shows no filter bar: it asks for the team's people only
+    # when there is an author to check.
+    needs_authors = for_display or request.GET.get("author")
+    form = GalleryFilterForm(request.GET, authors=gallery.authors(request.team) if needs_authors else [])
+    filters, ignored = gallery.read_filters(form)
+    return form, filters, ignored
+
+
+def _filter_query(request: HttpRequest) -> str:
+    """The filters of this request as a query string, for links that keep them."""
+    query = request.GET.copy()
+    for key in _NOT_FILTERS:
+        query.pop(key, None)
+    return query.urlencode()
 
 
 @member_required
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "videos/home.html", {})
+    """The team gallery: a page, its results (filters changed), or the next cards."""
+    form, filters, ignored = _filters_from(request)
+    after = request.GET.get("after")
+    page = gallery.gallery_page(team=request.team, user=request.user, filters=filters, after=after)
+    top = gallery.encode_cursor(page.cards[0]) if page.cards and not after else ""
+    context = {
+        "form": form,
+        "filters": filters,
+        "ignored": ignored,
+        "page": page,
+        "query": _filter_query(request),
+        "top": top,
+        "can_generate": request.membership.can_generate,
+    }
+    if request.htmx and after:
+        return render(request, "videos/gallery_page.html", context)
+    if request.htmx and request.htmx.target == "gallery-results":
+        return render(request, "videos/gallery_results.html", context)
+    return render(request, "videos/home.html", context)
+
+
+@member_required
+@require_GET
+def gallery_changes(request: HttpRequest) -> HttpResponse:
+    """The gallery's live refresh: 204 when nothing changed, else only what did."""
+    _, filters, _ = _filters_from(request, for_display=False)
+    top = request.GET.get("top", "")
+    changes = gallery.gallery_changes(
+        team=request.team,
+        user=request.user,
+        filters=filters,
+        top=top,
+        watched=gallery.parse_watch(request.GET.getlist("watch")),
+    )
+    if changes.overflow:
+        return HttpResponseClientRefresh()
+    if not changes.any:
+        return HttpResponse(status=204)
+    context = {"changes": changes, "query": _filter_query(request), "top": changes.top, "was_empty": not top}
+    return render(request, "videos/gallery_changes.html", context)
+
+
+# --- A video's page -------------------------------------------------------------
+
+
+def _detail_context(request: HttpRequest, generation: Generation, can_change: bool, **extra: object) -> dict:
+    return {
+        "generation": generation,
+        "can_review": can_change and request.membership.can_review,
+        "can_generate": request.membership.can_generate,
+        "may_delete": _may_delete(request, generation),
+        "is_favourite": Favourite.objects.filter(generation=generation, user=request.user).exists(),
+        "comments": generation.comments.select_related("author"),
+        "comment_form": CommentForm(),
+        "events": generation.review_events.select_related("actor")[:10],
+        "review_choices": ReviewStatus.choices,
+        "parts": [
+            (label, generation.parts.get(key))
+            for key, (label, _) in prompting.PARTS.items()
+            if generation.parts.get(key)
+        ],
+        "negatives": [prompting.NEGATIVE_LABELS.get(key, key) for key in generation.negatives],
+        "versions": generation.versions.select_related("author").order_by("-created"),
+        "parent": generation.parent,
+        **extra,
+    }
+
+
+@member_required
+@require_GET
+def generation_detail(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
+    generation, can_change = _get_generation_for_user(request, code)
+    return render(request, "videos/detail.html", _detail_context(request, generation, can_change))
+
+
+@member_required
+@require_GET
+def generation_status(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
+    """The page's progress box while in flight; once finished the page reloads with the player."""
+    generation, _ = _get_generation_for_user(request, code)
+    if not generation.in_flight and request.htmx:
+        return HttpResponseClientRefresh()
+    return render(request, "videos/detail_status.html", {"generation": generation})
+
+
+def _download_name(generation: Generation, extension: str) -> str:
+    words = slugify(" ".join(generation.prompt.split()[:6]), allow_unicode=True)[:60].strip("-")
+    return f"omni-{words or 'video'}-{str(generation.code)[:8]}.{extension}"
+
+
+@member_required
+@require_http_methods(["GET", "HEAD"])
+def generation_video(request: HttpRequest, code: uuid.UUID) -> HttpResponseBase:
+    """The video file, for team members only, with Range so players can seek."""
+    generation, _ = _get_generation_for_user(request, code)
+    name = _download_name(generation, "mp4") if request.GET.get("download") == "1" else None
+    return media.serve_file(request, generation.video, content_type="video/mp4", download_name=name)
+
+
+@member_required
+@require_http_methods(["GET", "HEAD"])
+def generation_poster(request: HttpRequest, code: uuid.UUID) -> HttpResponseBase:
+    generation, _ = _get_generation_for_user(request, code)
+    return media.serve_file(request, generation.poster, content_type="image/jpeg")
+
+
+def _back_to(generation: Generation, anchor: str = "") -> HttpResponse:
+    return redirect(reverse("generation_detail", args=[generation.code]) + anchor)
+
+
+@member_required
+@require_POST
+def generation_review(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
+    generation, can_change = _get_generation_for_user(request, code)
+    if not (can_change and request.membership.can_review):
+        raise PermissionDenied("Reviewers comment; owners, admins and creators set the review status.")
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Unknown review status.")
+    review.set_review_status(generation=generation, actor=request.user, status=form.cleaned_data["status"])
+    if request.htmx:
+        context = _detail_context(request, generation, can_change)
+        return render(request, "videos/detail_review.html", context)
+    return _back_to(generation)
+
+
+@member_required
+@require_POST
+def generation_favourite(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
+    """Your own favourite mark; reviewers may keep favourites too, it changes nothing shared."""
+    generation, _ = _get_generation_for_user(request, code)
+    is_favourite = review.toggle_favourite(generation=generation, user=request.user)
+    if request.htmx:
+        context = {"generation": generation, "is_favourite": is_favourite}
+        return render(request, "videos/detail_favourite.html", context)
+    return _back_to(generation)
+
+
+@member_required
+@require_POST
+def generation_regenerate(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
+    generation, _ = _get_generation_for_user(request, code)
+    _require_generate(request)
+    version = review.regenerate(generation=generation, author=request.user)
+    messages.success(request, "Sent again with the same settings. This is the new version.")
+    url = reverse("generation_detail", args=[version.code])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@member_required
+@require_POST
+def generation_delete(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
+    generation, _ = _get_generation_for_user(request, code)
+    if not _may_delete(request, generation):
+        raise PermissionDenied("Only owners, admins and the author delete a video.")
+    review.delete_generation(generation=generation)
+    messages.success(request, "The video and its files are deleted.")
+    url = reverse("home")
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+# --- Comments -------------------------------------------------------------------
+
+
+@member_required
+@require_POST
+def comment_add(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
+    """Everyone in the team comments, reviewers included."""
+    generation, can_change = _get_generation_for_user(request, code)
+    form = CommentForm(request.POST)
+    if form.is_valid():
+        review.add_comment(
+            generation=generation,
+            author=request.user,
+            body=form.cleaned_data["body"],
+            at_seconds=form.cleaned_data["at_seconds"],
+        )
+        form = CommentForm()
+    elif not request.htmx:
+        messages.error(request, " ".join(form.errors.get("body", ["The comment could not be saved."])))
+    if not request.htmx:
+        return _back_to(generation, "#comments")
+    context = _detail_context(request, generation, can_change, comment_form=form)
+    return render(request, "videos/detail_comments.html", context)
+
+
+@member_required
+@require_GET
+def comment_detail(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
+    comment, _ = _get_comment_for_user(request, code)
+    return render(request, "videos/detail_comment.html", {"comment": comment})
+
+
+@member_required
+@require_http_methods(["GET", "POST"])
+def comment_edit(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
+    comment, is_yours = _get_comment_for_user(request, code)
+    if not is_yours:
+        raise PermissionDenied("You can only edit your own comments.")
+    form = CommentForm(request.POST or None, initial={"body": comment.body})
+    if request.method == "POST" and form.is_valid():
+        review.edit_comment(comment=comment, body=form.cleaned_data["body"])
+        if not request.htmx:
+            return _back_to(comment.generation, "#comments")
+        return render(request, "videos/detail_comment.html", {"comment": comment})
+    template = "videos/detail_comment_edit.html" if request.htmx else "videos/detail_comment_edit_page.html"
+    return render(request, template, {"comment": comment, "form": form})
+
+
+@member_required
+@require_POST
+def comment_delete(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
+    comment, is_yours = _get_comment_for_user(request, code)
+    if not is_yours:
+        raise PermissionDenied("You can only delete your own comments.")
+    generation = comment.generation
+    review.delete_comment(comment=comment)
+    if request.htmx:
+        return HttpResponse("")  # the comment's element is swapped for nothing
+    return _back_to(generation, "#comments")
+
+
+# --- Compose --------------------------------------------------------------------
+
+REVIEWER_REASON = "Reviewers can watch and comment; ask an owner or admin for the creator role to generate."
+
+
+def _preview_context(form: ComposeForm) -> dict:
+    """What will be sent, built from the form as it is now (valid or not)."""
+    draft = form.draft()
+    compiled = prompting.compile_draft(draft)
+    body = prompting.request_body(draft, compiled, with_callback=services.callbacks_enabled())
+    return {
+        "draft": draft,
+        "compiled": compiled,
+        "compiled_length": len(compiled),
+        "max_prompt_chars": prompting.MAX_PROMPT_CHARS,
+        "over_limit": len(compiled) > prompting.MAX_PROMPT_CHARS,
+        "over_by": max(0, len(compiled) - prompting.MAX_PROMPT_CHARS),
+        "request_json": json.dumps(body, indent=2, ensure_ascii=False),
+        "estimate": services.estimate_for(draft.duration),
+        "hints": prompting.hints(draft),
+    }
+
+
+def _compose_context(request: HttpRequest, form: ComposeForm, **extra: object) -> dict:
+    return {
+        "form": form,
+        "can_generate": request.membership.can_generate,
+        "reviewer_reason": REVIEWER_REASON,
+        "recent": services.recent_generations(team=request.team, author=request.user),
+        **_preview_context(form),
+        **extra,
+    }
+
+
+@member_required
+@require_http_methods(["GET", "POST"])
+def compose(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        _require_generate(request)
+        form = ComposeForm(request.POST)
+        if not form.is_valid():
+            template = "videos/compose_form.html" if request.htmx else "videos/compose.html"
+            return render(request, template, _compose_context(request, form))
+        data = form.cleaned_data
+        generation = services.create_generation(
+            team=request.team,
+            author=request.user,
+            prompt=data["prompt"],
+            parts=form.parts,
+            negatives=data["negatives"],
+            negative_text=data["negative_text"],
+            duration=data["duration"],
+            aspect_ratio=data["aspect_ratio"],
+        )
+        if not request.htmx:
+            return redirect(f"{request.path}?sent={generation.code}")
+        # The form keeps every value (people iterate on a prompt); the list
+        # of recent generations is swapped out of band with the new one on top.
+        form = ComposeForm(initial=form.cleaned_data)
+        context = _compose_context(request, form, sent=generation, recent_oob=True)
+        return render(request, "videos/compose_form.html", context)
+
+    if source := request.GET.get("from"):
+        generation, _ = _get_generation_for_user(request, source)
+        form = ComposeForm.from_generation(generation)
+    else:
+        form = ComposeForm()
+    sent = None
+    if sent_code := request.GET.get("sent"):
+        try:
+            sent, _ = _get_generation_for_user(request, sent_code)
+        except Http404:
+            sent = None
+    return render(request, "videos/compose.html", _compose_context(request, form, sent=sent))
+
+
+@member_required
+@require_POST
+def compose_preview(request: HttpRequest) -> HttpResponse:
+    """The live preview: the final prompt, the JSON body, the estimate and hints."""
+    form = ComposeForm(request.POST)
+    return render(request, "videos/compose_preview.html", _preview_context(form))
+
+
+@member_required
+@require_GET
+def compose_card(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
+    """One recent generation; it polls itself while in flight and stops when finished."""
+    generation, _ = _get_generation_for_user(request, code)
+    return render(request, "videos/compose_card.html", {"generation": generation})
+
+
+# --- Provider callbacks ---------------------------------------------------------
+
+
+@csrf_exempt
+def evolink_callback(request: HttpRequest, rest: str) -> HttpResponse:
+    """The provider says a task finished: a hint to look again, answered at once.
+
+    The URL carries a secret token, so nothing here may log the path: every
+    answer is 204 (a forged or unknown one too, which also tells a prober
+    nothing), and a wrong method's 405 is marked as already logged so Django's
+    request logger does not print the path either.
+    """
+    if request.method != "POST":
+        response = HttpResponse(status=405, headers={"Allow": "POST"})
+        response._has_been_logged = True  # Django's log_response skips it: no token in the logs
+        return response
+    code, _, token = rest.rstrip("/").partition("/")
+    services.handle_callback(code=code, token=token, body=request.read(64 * 1024))
+    return HttpResponse(status=204)

@@ -1,0 +1,302 @@
+"""The team gallery: filters from the URL, keyset pages, and "what changed since".
+
+The gallery must open fast with tens of thousands of generations, so:
+- pages are cut with a keyset on (created, id), never OFFSET, which rides the
+  (team, -created, -id) index however deep the page;
+- the comment count and "is it my favourite" are correlated subqueries, so
+  they are computed for the page's rows only and the number of queries per
+  page stays the same whatever the number of cards;
+- the live refresh asks about the few in-flight cards on screen and about
+  cards newer than the newest one shown, both indexed look-ups.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.contrib.auth.models import User
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from studio.accounts.models import Team
+from studio.videos.models import (
+    IN_FLIGHT,
+    AspectRatio,
+    Comment,
+    Duration,
+    Favourite,
+    Generation,
+    ReviewStatus,
+    Status,
+)
+
+PAGE_SIZE = 24
+# The live refresh looks at no more in-flight cards than this per request.
+MAX_WATCHED = 60
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+STATUS_GROUPS: dict[str, tuple[str, ...]] = {
+    "in_progress": tuple(IN_FLIGHT),
+    "ready": (Status.READY,),
+    "failed": (Status.FAILED, Status.EXPIRED, Status.UNKNOWN),
+}
+
+
+class GalleryFilterForm(forms.Form):
+    """What the filter bar sends. Every field is optional; bad values are dropped."""
+
+    q = forms.CharField(required=False, max_length=200, label="Search prompts")
+    author = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Author")
+    status = forms.ChoiceField(
+        required=False,
+        label="Status",
+        choices=[
+            ("", "Any status"),
+            ("in_progress", "In progress"),
+            ("ready", "Ready"),
+            ("failed", "Failed"),
+        ],
+    )
+    review = forms.ChoiceField(
+        required=False, label="Review", choices=[("", "Any review"), *ReviewStatus.choices]
+    )
+    aspect = forms.ChoiceField(
+        required=False, label="Aspect ratio", choices=[("", "Any shape"), *AspectRatio.choices]
+    )
+    duration = forms.ChoiceField(
+        required=False, label="Duration", choices=[("", "Any length"), *Duration.choices]
+    )
+    favourites = forms.BooleanField(required=False, label="Only my favourites")
+    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    sort = forms.ChoiceField(
+        required=False, label="Sort", choices=[("newest", "Newest first"), ("oldest", "Oldest first")]
+    )
+
+    def __init__(self, *args: Any, authors: list[User], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["author"].choices = [("", "Anyone")] + [
+            (user.pk, user.get_full_name() or user.email) for user in authors
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end and start > end:
+            self.add_error("end", "The end date is before the start date.")
+        return data
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The filters that survived validation, ready to apply."""
+
+    q: str = ""
+    author: int | None = None
+    status: str = ""
+    review: str = ""
+    aspect: str = ""
+    duration: str = ""
+    favourites: bool = False
+    start: dt.date | None = None
+    end: dt.date | None = None
+    sort: str = "newest"
+
+    @property
+    def active(self) -> bool:
+        return any(
+            [self.q, self.author, self.status, self.review, self.aspect, self.duration, self.favourites]
+        ) or bool(self.start or self.end)
+
+
+def read_filters(form: GalleryFilterForm) -> tuple[Filters, list[str]]:
+    """The valid filters of a bound form, and a plain message per ignored value."""
+    form.is_valid()
+    data = form.cleaned_data
+    ignored = [
+        f"{form.fields[name].label if name in form.fields else 'Filters'}: {' '.join(errors)}"
+        for name, errors in form.errors.items()
+    ]
+    filters = Filters(
+        q=(data.get("q") or "").strip(),
+        author=data.get("author"),
+        status=data.get("status") or "",
+        review=data.get("review") or "",
+        aspect=data.get("aspect") or "",
+        duration=data.get("duration") or "",
+        favourites=bool(data.get("favourites")),
+        start=data.get("start"),
+        end=data.get("end") if "end" in data else None,
+        sort=data.get("sort") or "newest",
+    )
+    return filters, ignored
+
+
+def encode_cursor(generation: Generation) -> str:
+    micros = (generation.created - _EPOCH) // dt.timedelta(microseconds=1)
+    return f"{micros}_{generation.pk}"
+
+
+def decode_cursor(value: str | None) -> tuple[dt.datetime, int] | None:
+    """(created, id) from a cursor, or None for anything we did not write."""
+    if not value:
+        return None
+    micros, _, pk = value.partition("_")
+    try:
+        created = _EPOCH + dt.timedelta(microseconds=int(micros))
+        return created, int(pk)
+    except (ValueError, OverflowError):
+        return None
+
+
+def annotated(team: Team, user: User) -> QuerySet[Generation]:
+    """The team's generations with everything a card shows, in one query."""
+    comments = (
+        Comment.objects.filter(generation=OuterRef("pk"))
+        .order_by()
+        .values("generation")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return (
+        Generation.objects.filter(team=team)
+        .select_related("author")
+        .defer("provider_task", "usage", "parts", "callback_token_hash", "result_url")
+        .annotate(
+            comment_count=Coalesce(Subquery(comments, output_field=IntegerField()), Value(0)),
+            is_favourite=Exists(Favourite.objects.filter(generation=OuterRef("pk"), user=user)),
+        )
+    )
+
+
+def apply_filters(queryset: QuerySet[Generation], filters: Filters, user: User) -> QuerySet[Generation]:
+    if filters.q:
+        # icontains works for Chinese too: there is no case to fold.
+        queryset = queryset.filter(compiled_prompt__icontains=filters.q)
+    if filters.author:
+        queryset = queryset.filter(author_id=filters.author)
+    if filters.status:
+        queryset = queryset.filter(status__in=STATUS_GROUPS[filters.status])
+    if filters.review:
+        queryset = queryset.filter(review_status=filters.review)
+    if filters.aspect:
+        queryset = queryset.filter(aspect_ratio=filters.aspect)
+    if filters.duration:
+        queryset = queryset.filter(duration=filters.duration)
+    if filters.favourites:
+        queryset = queryset.filter(Exists(Favourite.objects.filter(generation=OuterRef("pk"), user=user)))
+    # Whole days in the studio's time zone; comparing on created keeps the index usable.
+    zone = timezone.get_current_timezone()
+    if filters.start:
+        queryset = queryset.filter(created__gte=dt.datetime.combine(filters.start, dt.time.min, zone))
+    if filters.end:
+        next_day = filters.end + dt.timedelta(days=1)
+        queryset = queryset.filter(created__lt=dt.datetime.combine(next_day, dt.time.min, zone))
+    return queryset
+
+
+def _after(queryset: QuerySet[Generation], cursor: tuple[dt.datetime, int], newest_first: bool):
+    created, pk = cursor
+    # The plain bound on created lets the database seek in the index; the OR
+    # only breaks ties between rows created in the same microsecond.
+    if newest_first:
+        return queryset.filter(created__lte=created).filter(Q(created__lt=created) | Q(pk__lt=pk))
+    return queryset.filter(created__gte=created).filter(Q(created__gt=created) | Q(pk__gt=pk))
+
+
+@dataclass
+class Page:
+    cards: list[Generation]
+    next_cursor: str | None
+
+
+def gallery_page(
+    *, team: Team, user: User, filters: Filters, after: str | None = None, size: int = PAGE_SIZE
+) -> Page:
+    newest_first = filters.sort != "oldest"
+    queryset = apply_filters(annotated(team, user), filters, user)
+    if cursor := decode_cursor(after):
+        queryset = _after(queryset, cursor, newest_first)
+    order = ("-created", "-id") if newest_first else ("created", "id")
+    cards = list(queryset.order_by(*order)[: size + 1])
+    more = len(cards) > size
+    cards = cards[:size]
+    return Page(cards=cards, next_cursor=encode_cursor(cards[-1]) if more and cards else None)
+
+
+@dataclass
+class Changes:
+    new_cards: list[Generation]  # newest first, to put at the top of the grid
+    changed_cards: list[Generation]  # in-flight cards on screen that moved on, still matching
+    gone_codes: list[str]  # cards on screen that no longer match the filters
+    top: str | None  # the cursor of the newest card now on screen
+    overflow: bool  # more new cards than one page: better to reload the results
+
+    @property
+    def any(self) -> bool:
+        return bool(self.new_cards or self.changed_cards or self.gone_codes)
+
+
+def parse_watch(values: list[str]) -> dict[str, tuple[str, int]]:
+    """{code: (status, progress)} from the "code:status:progress" values cards send."""
+    watched: dict[str, tuple[str, int]] = {}
+    for value in values[:MAX_WATCHED]:
+        code, _, rest = value.partition(":")
+        status, _, progress = rest.partition(":")
+        try:
+            watched[str(uuid.UUID(code))] = (status, int(progress or 0))
+        except ValueError:
+            continue
+    return watched
+
+
+def gallery_changes(
+    *, team: Team, user: User, filters: Filters, top: str | None, watched: dict[str, tuple[str, int]]
+) -> Changes:
+    """What the gallery on screen is missing: new cards and in-flight cards that moved."""
+    base = apply_filters(annotated(team, user), filters, user)
+    new_cards: list[Generation] = []
+    overflow = False
+    if filters.sort != "oldest":
+        newer = base
+        if cursor := decode_cursor(top):
+            # Newer than the top card is the keyset "after" in the other direction.
+            newer = _after(base, cursor, newest_first=False)
+        new_cards = list(newer.order_by("-created", "-id")[: PAGE_SIZE + 1])
+        overflow = len(new_cards) > PAGE_SIZE and bool(top)
+        new_cards = new_cards[:PAGE_SIZE]
+
+    changed_cards: list[Generation] = []
+    gone_codes: list[str] = []
+    if watched:
+        new_codes = {str(card.code) for card in new_cards}
+        rows = list(annotated(team, user).filter(code__in=list(watched)).order_by())
+        matching = {generation.code for generation in rows}
+        if filters.active:
+            matching = set(base.filter(code__in=list(watched)).values_list("code", flat=True))
+        for generation in rows:
+            code = str(generation.code)
+            if code in new_codes:
+                continue
+            status, progress = watched[code]
+            if generation.code not in matching:
+                gone_codes.append(code)
+            elif generation.status != status or generation.progress != progress:
+                changed_cards.append(generation)
+        # Cards on screen whose generation was deleted go too.
+        found = {str(generation.code) for generation in rows}
+        gone_codes += [code for code in watched if code not in found]
+
+    if new_cards:
+        top = encode_cursor(new_cards[0])
+    return Changes(new_cards, changed_cards, gone_codes, top, overflow)
+
+
+def authors(team: Team) -> list[User]:
+    """Everyone in the team, for the author filter."""
+    return list(User.objects.filter(memberships__team=team).order_by("first_name", "email"))

@@ -1,0 +1,114 @@
+"""Reviewing finished videos: review status, comments, favourites, delete, regenerate.
+
+Views check who may do what (see the access helpers in views.py); these
+functions only do it, keyword-only, so tests and views call them the same way.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.models import User
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from studio.videos.models import Comment, Favourite, Generation, ReviewEvent, ReviewStatus
+
+MAX_COMMENT_LENGTH = 4000
+
+
+def set_review_status(*, generation: Generation, actor: User, status: str) -> ReviewEvent | None:
+    """Moves the review on and records who did it; None when nothing changed."""
+    status = ReviewStatus(status)
+    with transaction.atomic():
+        changed = (
+            Generation.objects.filter(pk=generation.pk)
+            .exclude(review_status=status)
+            .update(review_status=status, updated=timezone.now())
+        )
+        if not changed:
+            return None
+        generation.review_status = status
+        return ReviewEvent.objects.create(generation=generation, actor=actor, status=status)
+
+
+def add_comment(*, generation: Generation, author: User, body: str, at_seconds: float | None) -> Comment:
+    if at_seconds is not None and generation.video_duration:
+        # The player can report a position a hair past the end.
+        at_seconds = min(at_seconds, generation.video_duration)
+    return Comment.objects.create(generation=generation, author=author, body=body, at_seconds=at_seconds)
+
+
+def edit_comment(*, comment: Comment, body: str) -> Comment:
+    comment.body = body
+    comment.edited = timezone.now()
+    comment.save(update_fields=["body", "edited"])
+    return comment
+
+
+def delete_comment(*, comment: Comment) -> None:
+    comment.delete()
+
+
+def toggle_favourite(*, generation: Generation, user: User) -> bool:
+    """Favourite or un-favourite; returns whether it is a favourite now."""
+    deleted, _ = Favourite.objects.filter(generation=generation, user=user).delete()
+    if deleted:
+        return False
+    try:
+        with transaction.atomic():
+            Favourite.objects.create(generation=generation, user=user)
+    except IntegrityError:
+        pass  # a double click raced us to it: it is a favourite either way
+    return True
+
+
+def delete_generation(*, generation: Generation) -> None:
+    """Removes the row, then its own video and poster once the delete is committed.
+
+    Only the two names stored on this row are deleted, so no other
+    generation's files can be touched even if paths were ever shared.
+    """
+    names = [field.name for field in (generation.video, generation.poster) if field and field.name]
+
+    def remove_files() -> None:
+        for name in names:
+            default_storage.delete(name)
+
+    with transaction.atomic():
+        generation.delete()
+        transaction.on_commit(remove_files)
+
+
+def regenerate(*, generation: Generation, author: User) -> Generation:
+    """The same settings sent again, as a new version of this generation."""
+    from studio.videos import services  # the pipeline's entry point
+
+    return services.create_generation(
+        team=generation.team,
+        author=author,
+        prompt=generation.prompt,
+        parts=generation.parts,
+        negatives=generation.negatives,
+        negative_text=generation.negative_text,
+        duration=generation.duration,
+        aspect_ratio=generation.aspect_ratio,
+        parent=generation,
+    )
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(
+        max_length=MAX_COMMENT_LENGTH,
+        label="Comment",
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What works, what should change…"}),
+        error_messages={"required": "Write something first."},
+    )
+    # Filled in by static/js/player.js from the player's position when the
+    # "at 0:04" box is ticked; empty means a comment about the whole video.
+    at_seconds = forms.FloatField(required=False, min_value=0, widget=forms.HiddenInput)
+
+
+class ReviewForm(forms.Form):
+    status = forms.ChoiceField(choices=ReviewStatus.choices)
