@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from studio.accounts.models import Team
@@ -139,6 +142,171 @@ class Generation(models.Model):
     def in_flight(self) -> bool:
         return self.status in IN_FLIGHT
 
+    # One-row state changes. Each is a conditional update that moves the row on
+    # only from the state (and, for a claimant, the claim) it expects, and says
+    # whether it did: a worker that lost the row to another, or a task run
+    # twice, changes nothing.
+
+    def _move(self, condition: Q, **fields: object) -> bool:
+        fields["updated"] = timezone.now()
+        if Generation.objects.filter(condition, pk=self.pk).update(**fields) != 1:
+            return False
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return True
+
+    def _held(self) -> Q:
+        """Still claimed by us: claimed_until is the claim's fencing token."""
+        return Q(claimed_until=self.claimed_until) if self.claimed_until else Q(claimed_until__isnull=True)
+
+    def claim(
+        self,
+        *,
+        statuses: Iterable[str],
+        seconds: float,
+        to_status: str | None = None,
+        now: datetime | None = None,
+        **fields: object,
+    ) -> bool:
+        """Take the row for one unit of work if nobody holds it; refreshes it from the database."""
+        now = now or timezone.now()
+        free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+        fields["claimed_until"] = now + timedelta(seconds=seconds)
+        if to_status:
+            fields["status"] = to_status
+        if not self._move(Q(status__in=list(statuses)) & free, **fields):
+            return False
+        self.refresh_from_db()
+        return True
+
+    def mark_submitted(
+        self,
+        *,
+        task_id: str,
+        status: str,
+        progress: int,
+        estimated_time: int | None,
+        usage: dict,
+        raw: dict,
+        next_poll_at: datetime,
+    ) -> bool:
+        """The provider took the create. Also recorded over "unknown": the id settles the doubt."""
+        return self._move(
+            Q(status__in=[Status.SUBMITTING, Status.UNKNOWN], task_id=""),
+            status=status,
+            progress=progress,
+            task_id=task_id,
+            provider_estimated_time=estimated_time,
+            submitted_at=timezone.now(),
+            usage=usage,
+            provider_task=raw,
+            next_poll_at=next_poll_at,
+            claimed_until=None,
+            attempts=0,
+            error_code="",
+            error_type="",
+            error_message="",
+        )
+
+    def mark_progress(
+        self, *, status: str, progress: int, usage: dict, raw: dict, next_poll_at: datetime
+    ) -> bool:
+        """A poll saw the task still pending or processing; releases the claim."""
+        return self._move(
+            self._held() & Q(status__in=[Status.PENDING, Status.PROCESSING]),
+            status=status,
+            progress=max(progress, self.progress) if status == self.status else progress,
+            usage=usage or self.usage,
+            provider_task=raw,
+            next_poll_at=next_poll_at,
+            poll_count=self.poll_count + 1,
+            claimed_until=None,
+            attempts=0,
+            error_message="",
+        )
+
+    def mark_completed(self, *, result_url: str, usage: dict, raw: dict, claim_seconds: float) -> bool:
+        """The provider finished: keep the claim and go straight on to saving the file."""
+        now = timezone.now()
+        return self._move(
+            self._held() & Q(status__in=[Status.PENDING, Status.PROCESSING]),
+            status=Status.DOWNLOADING,
+            progress=100,
+            result_url=result_url,
+            completed_at=now,
+            usage=usage or self.usage,
+            provider_task=raw,
+            poll_count=self.poll_count + 1,
+            next_poll_at=None,
+            claimed_until=now + timedelta(seconds=claim_seconds),
+            attempts=0,
+            error_message="",
+        )
+
+    def mark_ready(self, *, video: str, poster: str, info: dict) -> bool:
+        """The file is complete in storage and really is a video."""
+        return self._move(
+            Q(status=Status.DOWNLOADING),
+            status=Status.READY,
+            video=video,
+            poster=poster,
+            ready_at=timezone.now(),
+            claimed_until=None,
+            next_poll_at=None,
+            attempts=0,
+            error_code="",
+            error_type="",
+            error_message="",
+            **info,
+        )
+
+    def retry_later(self, *, status: str, next_poll_at: datetime, message: str = "") -> bool:
+        """A transient failure: release the claim, count it, and come back at next_poll_at."""
+        return self._move(
+            self._held(),
+            status=status,
+            attempts=self.attempts + 1,
+            next_poll_at=next_poll_at,
+            claimed_until=None,
+            error_message=message,
+        )
+
+    def mark_failed(self, *, message: str, code: str = "", type: str = "") -> bool:
+        return self._move(
+            Q(status__in=IN_FLIGHT),
+            status=Status.FAILED,
+            error_code=code[:100],
+            error_type=type[:100],
+            error_message=message,
+            claimed_until=None,
+            next_poll_at=None,
+        )
+
+    def mark_expired(self) -> bool:
+        """The provider's 24-hour result link ran out before the file was saved."""
+        return self._move(
+            Q(status__in=[Status.PENDING, Status.PROCESSING, Status.DOWNLOADING]),
+            status=Status.EXPIRED,
+            error_code="result_expired",
+            error_message=(
+                "The provider's download link expired (links last 24 hours) before the studio saved "
+                "the video. Generate it again to get a new one."
+            ),
+            claimed_until=None,
+            next_poll_at=None,
+        )
+
+    def mark_unknown(self, *, message: str) -> bool:
+        """A create may or may not have reached the provider: never sent again automatically."""
+        return self._move(
+            Q(status=Status.SUBMITTING, task_id=""),
+            status=Status.UNKNOWN,
+            error_code="outcome_unknown",
+            error_message=message,
+            claimed_until=None,
+            next_poll_at=None,
+        )
+
 
 class Comment(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -172,4 +340,6 @@ class Favourite(models.Model):
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["generation", "user"], name="one_favourite_per_person")]
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "user"], name="one_favourite_per_person")
+        ]

@@ -9,20 +9,32 @@ is moving, so a worker killed at any moment only delays a generation.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import hmac
+import json
 import logging
+import random
 import secrets
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from studio.accounts.models import Team
-from studio.videos import prompting
-from studio.videos.models import Generation, Status
+from studio.videos import keys, prompting, storage
+from studio.videos.evolink import EvolinkClient, EvolinkError, Task
+from studio.videos.models import Generation, Status, poster_upload_to, video_upload_to
 
 log = logging.getLogger(__name__)
 
@@ -98,3 +110,486 @@ def new_callback_token() -> tuple[str, str]:
     """An unguessable token for the callback URL, and the sha256 hash that is stored."""
     token = secrets.token_urlsafe(32)
     return token, hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- The pipeline -----------------------------------------------------------------
+
+MIN_FIRST_POLL = 3.0  # seconds: a task is never ready sooner
+MAX_FIRST_POLL = 10.0
+MAX_POLL_INTERVAL = 30.0
+MAX_SUBMIT_ATTEMPTS = 6
+MAX_POLL_ATTEMPTS = 30
+MAX_DOWNLOAD_ATTEMPTS = 8
+# How long the provider may take before a generation is given up on.
+MAX_GENERATION_TIME = timedelta(hours=3)
+# Claims outlast the longest a step can take; a step that dies leaves a claim
+# that lapses, and the sweep takes the row on from there.
+POLL_CLAIM_SECONDS = 90
+DOWNLOAD_CLAIM_SECONDS = 15 * 60
+SWEEP_BATCH = 5000
+
+UNKNOWN_AFTER_CRASH = (
+    "The studio stopped while sending this prompt, so it cannot tell whether the provider started "
+    "(and billed) the video. It was not sent again; check the provider's dashboard before generating "
+    "it again."
+)
+
+
+def submit_claim_seconds() -> int:
+    # A django-q task is killed after `timeout`; the claim lasts a little longer
+    # so a live submit is never mistaken for a dead one.
+    return int(settings.Q_CLUSTER.get("timeout", 300)) + 30
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def first_poll_delay(estimated_time: int | None) -> float:
+    """Not before a few seconds, at most 10 s: half the provider's estimate in between."""
+    minimum = float(_setting("STUDIO_MIN_POLL_SECONDS", MIN_FIRST_POLL))
+    half = (estimated_time or 2 * MAX_FIRST_POLL) / 2
+    return max(minimum, min(half, MAX_FIRST_POLL))
+
+
+def next_poll_delay(poll_count: int, estimated_time: int | None = None) -> float:
+    """After the first poll: 5 s, then backing off by half each time up to 30 s."""
+    if poll_count <= 0:
+        return first_poll_delay(estimated_time)
+    minimum = float(_setting("STUDIO_MIN_POLL_SECONDS", MIN_FIRST_POLL))
+    return max(minimum, min(MAX_POLL_INTERVAL, 5.0 * 1.5 ** (poll_count - 1)))
+
+
+def retry_delay(attempts: int, retry_after: float | None = None) -> float:
+    """Backoff for transient failures, honouring the provider's Retry-After."""
+    delay = min(300.0, 5.0 * 2**attempts)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, 600.0))
+    return delay * random.uniform(0.8, 1.2)
+
+
+def _callback_url(generation: Generation, token: str) -> str:
+    path = reverse("evolink_callback", kwargs={"rest": f"{generation.code}/{token}/"})
+    return settings.STUDIO_PUBLIC_URL.rstrip("/") + path
+
+
+def _get(generation_id: int) -> Generation | None:
+    return Generation.objects.select_related("team").filter(pk=generation_id).first()
+
+
+class _Clients:
+    """One provider client per team for a sweep, shared by its threads (httpx is thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[int, EvolinkClient] = {}
+
+    def for_team(self, team: Team) -> EvolinkClient:
+        with self._lock:
+            if team.pk not in self._clients:
+                # No retries inside a poll: the sweep's backoff is the retry.
+                self._clients[team.pk] = keys.client_for_team(team, max_retries=0)
+            return self._clients[team.pk]
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+
+@contextlib.contextmanager
+def _client(team: Team, clients: _Clients | None, **options):
+    if clients is not None:
+        yield clients.for_team(team)
+        return
+    with keys.client_for_team(team, **options) as client:
+        yield client
+
+
+def submit_generation(*, generation_id: int, clients: _Clients | None = None) -> bool:
+    """Send a queued generation to the provider, exactly once. Returns whether it did work.
+
+    The claim (queued -> submitting) is the point of no return: from then on a
+    create may have reached the provider, so a submit that dies is never
+    repeated; the sweep marks it unknown when its claim lapses.
+    """
+    generation = _get(generation_id)
+    if generation is None or generation.status != Status.QUEUED:
+        return False
+    token = hash_ = ""
+    if callbacks_enabled():
+        token, hash_ = new_callback_token()
+    if not generation.claim(
+        statuses=[Status.QUEUED],
+        to_status=Status.SUBMITTING,
+        seconds=submit_claim_seconds(),
+        callback_token_hash=hash_,
+    ):
+        return False
+    try:
+        with _client(generation.team, clients, max_retries=2) as client:
+            task = client.create_task(
+                prompt=generation.compiled_prompt,
+                duration=generation.duration,
+                aspect_ratio=generation.aspect_ratio,
+                callback_url=_callback_url(generation, token) if token else None,
+            )
+    except EvolinkError as exc:
+        if exc.outcome_unknown:
+            log.warning("Generation %s: create outcome unknown (%s)", generation.code, exc)
+            generation.mark_unknown(message=exc.user_message)
+        elif exc.permanent:
+            log.info("Generation %s: create refused (%s)", generation.code, exc)
+            generation.mark_failed(
+                message=exc.user_message, code=exc.code or str(exc.status or ""), type=exc.type
+            )
+        elif generation.attempts + 1 >= MAX_SUBMIT_ATTEMPTS:
+            generation.mark_failed(
+                message="The provider could not be reached after several tries. " + exc.user_message,
+                code=exc.code or str(exc.status or ""),
+                type=exc.type,
+            )
+        else:
+            # Nothing was created (the client only says "retry" then): queue it again.
+            log.info("Generation %s: create will be retried (%s)", generation.code, exc)
+            generation.retry_later(
+                status=Status.QUEUED,
+                next_poll_at=timezone.now()
+                + timedelta(seconds=retry_delay(generation.attempts, exc.retry_after)),
+                message=exc.user_message,
+            )
+        return True
+    status = task.status if task.status in (Status.PENDING, Status.PROCESSING) else Status.PENDING
+    estimated = task.task_info.estimated_time
+    generation.mark_submitted(
+        task_id=task.id,
+        status=status,
+        progress=task.progress,
+        estimated_time=estimated,
+        usage=task.usage,
+        raw=task.raw,
+        next_poll_at=timezone.now() + timedelta(seconds=first_poll_delay(estimated)),
+    )
+    log.info("Generation %s submitted as %s (estimated %ss)", generation.code, task.id, estimated)
+    if task.status in ("completed", "failed", "cancelled"):
+        # Unusual but harmless: read it back properly at once.
+        poll_generation(generation_id=generation.pk, clients=clients)
+    return True
+
+
+def poll_generation(*, generation_id: int, clients: _Clients | None = None) -> bool:
+    """Ask the provider how a submitted generation is doing and move it on."""
+    generation = _get(generation_id)
+    if generation is None or generation.status not in (Status.PENDING, Status.PROCESSING):
+        return False
+    if not generation.claim(statuses=[Status.PENDING, Status.PROCESSING], seconds=POLL_CLAIM_SECONDS):
+        return False
+    now = timezone.now()
+    try:
+        with _client(generation.team, clients, max_retries=0) as client:
+            task = client.get_task(generation.task_id)
+    except EvolinkError as exc:
+        if exc.status == 404:
+            generation.mark_failed(
+                message="The provider no longer knows this task, so its video cannot be fetched.",
+                code="task_not_found",
+                type=exc.type,
+            )
+        elif exc.permanent:
+            generation.mark_failed(
+                message=exc.user_message, code=exc.code or str(exc.status or ""), type=exc.type
+            )
+        elif generation.attempts + 1 >= MAX_POLL_ATTEMPTS:
+            generation.mark_failed(
+                message="The studio could not reach the provider for a long time and stopped asking. "
+                + exc.user_message,
+                code=exc.code or str(exc.status or ""),
+                type=exc.type,
+            )
+        else:
+            generation.retry_later(
+                status=generation.status,
+                next_poll_at=now + timedelta(seconds=retry_delay(generation.attempts, exc.retry_after)),
+            )
+        return True
+    return _apply_task(generation, task, now=now, clients=clients)
+
+
+def _apply_task(generation: Generation, task: Task, *, now, clients: _Clients | None) -> bool:
+    if task.id and task.id != generation.task_id:
+        log.warning("Generation %s: the provider answered for another task; ignored", generation.code)
+        generation.retry_later(status=generation.status, next_poll_at=now + timedelta(seconds=30))
+        return True
+    if task.status == "completed":
+        if not task.result_url:
+            generation.mark_failed(
+                message="The provider said the video is done but gave no file to download.",
+                code="no_result",
+            )
+            return True
+        if generation.mark_completed(
+            result_url=task.result_url, usage=task.usage, raw=task.raw, claim_seconds=DOWNLOAD_CLAIM_SECONDS
+        ):
+            # The fast path: save it now, holding the claim mark_completed kept.
+            _store(generation)
+        return True
+    if task.status in ("failed", "cancelled"):
+        error = task.error
+        if task.status == "cancelled":
+            message = "The task was cancelled at the provider."
+        else:
+            reason = (error.message if error else "") or "no reason given"
+            message = f"The provider could not make this video: {reason}"
+        generation.mark_failed(
+            message=message,
+            code=(error.code if error else "") or task.status,
+            type=error.type if error else "",
+        )
+        return True
+    if generation.submitted_at and now - generation.submitted_at > MAX_GENERATION_TIME:
+        generation.mark_failed(
+            message="The provider did not finish this video within 3 hours; the studio stopped waiting.",
+            code="timeout",
+        )
+        return True
+    status = Status.PROCESSING if task.status == "processing" else Status.PENDING
+    generation.mark_progress(
+        status=status,
+        progress=task.progress,
+        usage=task.usage,
+        raw=task.raw,
+        next_poll_at=now
+        + timedelta(seconds=next_poll_delay(generation.poll_count + 1, generation.provider_estimated_time)),
+    )
+    return True
+
+
+def store_generation(*, generation_id: int) -> bool:
+    """Save (or save again) the video of a generation in `downloading` nobody holds."""
+    generation = _get(generation_id)
+    if generation is None or generation.status != Status.DOWNLOADING:
+        return False
+    if not generation.claim(statuses=[Status.DOWNLOADING], seconds=DOWNLOAD_CLAIM_SECONDS):
+        return False
+    _store(generation)
+    return True
+
+
+def _store(generation: Generation) -> None:
+    """Fetch, check and place the result of a generation whose download claim we hold."""
+    if not generation.result_url:
+        generation.mark_failed(message="There is no file to download for this video.", code="no_result")
+        return
+    try:
+        stored = storage.store_result(
+            generation.result_url,
+            video_name=video_upload_to(generation, "video.mp4"),
+            poster_name=poster_upload_to(generation, "poster.jpg"),
+            allow_private=keys.private_results_allowed(generation.team),
+        )
+    except storage.ResultExpired:
+        generation.mark_expired()
+        return
+    except storage.StorageError as exc:
+        if exc.permanent:
+            log.warning("Generation %s: the result was refused (%s)", generation.code, exc)
+            generation.mark_failed(message=exc.user_message, code=type(exc).__name__)
+        elif generation.attempts + 1 >= MAX_DOWNLOAD_ATTEMPTS:
+            generation.mark_failed(
+                message="The studio could not download the finished video after several tries.",
+                code="download_failed",
+            )
+        else:
+            log.info("Generation %s: download will be retried (%s)", generation.code, exc)
+            generation.retry_later(
+                status=Status.DOWNLOADING,
+                next_poll_at=timezone.now() + timedelta(seconds=retry_delay(generation.attempts)),
+                message="Saving the video failed; the studio will try again shortly.",
+            )
+        return
+    generation.mark_ready(video=stored.video, poster=stored.poster, info=stored.info.as_fields())
+    log.info("Generation %s is ready", generation.code)
+
+
+# --- The sweep: polls what is due and reconciles what nobody is moving --------------
+
+
+@dataclass
+class SweepReport:
+    submitted: int = 0
+    polled: int = 0
+    stored: int = 0
+    unknown: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        return (
+            f"submitted {self.submitted}, polled {self.polled}, stored {self.stored}, "
+            f"unknown {self.unknown}, errors {self.errors} in {self.seconds:.2f}s"
+        )
+
+
+def sweep(*, threads: int | None = None, now=None) -> SweepReport:
+    """One pass: every due or abandoned generation gets one unit of work, concurrently.
+
+    Each unit claims its own row, so a unit that finds the row taken (by a
+    submit task, a callback's poll or another sweep) simply does nothing.
+    """
+    started = time.monotonic()
+    now = now or timezone.now()
+    report = SweepReport()
+
+    # A submit that died after its claim: the create may have gone out. Never resend.
+    for generation in Generation.objects.filter(status=Status.SUBMITTING, task_id="", claimed_until__lt=now):
+        if generation.mark_unknown(message=UNKNOWN_AFTER_CRASH):
+            log.warning("Generation %s: submit died mid-way; marked unknown", generation.code)
+            report.unknown += 1
+
+    free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    due = Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now)
+    work: list[tuple[str, int]] = []
+    for kind, condition in (
+        ("submit", Q(status=Status.QUEUED) & due),
+        ("poll", Q(status__in=[Status.PENDING, Status.PROCESSING]) & due & free),
+        ("store", Q(status=Status.DOWNLOADING) & due & free),
+    ):
+        ids = Generation.objects.filter(condition).order_by("next_poll_at").values_list("pk", flat=True)
+        work += [(kind, pk) for pk in ids[:SWEEP_BATCH]]
+    if not work:
+        report.seconds = time.monotonic() - started
+        return report
+
+    threads = int(_setting("STUDIO_SWEEP_THREADS", 24) if threads is None else threads)
+    clients = _Clients()
+
+    def run(kind: str, pk: int, in_thread: bool) -> tuple[str, bool]:
+        try:
+            if kind == "submit":
+                return kind, submit_generation(generation_id=pk, clients=clients)
+            if kind == "poll":
+                return kind, poll_generation(generation_id=pk, clients=clients)
+            return kind, store_generation(generation_id=pk)
+        finally:
+            if in_thread:
+                connection.close()  # each pool thread has its own connection
+
+    outcomes: list[tuple[str, bool] | None] = []
+    try:
+        if threads <= 1:
+            for kind, pk in work:
+                try:
+                    outcomes.append(run(kind, pk, False))
+                except Exception:
+                    log.exception("Sweep: %s of generation %s failed", kind, pk)
+                    outcomes.append(None)
+        else:
+            with ThreadPoolExecutor(max_workers=min(threads, len(work)), thread_name_prefix="sweep") as pool:
+                futures = [pool.submit(run, kind, pk, True) for kind, pk in work]
+                for future in futures:
+                    try:
+                        outcomes.append(future.result())
+                    except Exception:
+                        log.exception("Sweep: a unit of work failed")
+                        outcomes.append(None)
+    finally:
+        clients.close()
+    fields = {"submit": "submitted", "poll": "polled", "store": "stored"}
+    for outcome in outcomes:
+        if outcome is None:
+            report.errors += 1
+        elif outcome[1]:
+            setattr(report, fields[outcome[0]], getattr(report, fields[outcome[0]]) + 1)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def run_sweeps(*, seconds: float = 58.0, interval: float | None = None) -> int:
+    """Sweep every few seconds for about a minute (django-q2 schedules are per minute at best)."""
+    interval = float(_setting("STUDIO_SWEEP_INTERVAL", 3.0) if interval is None else interval)
+    deadline = time.monotonic() + seconds
+    count = 0
+    storage.clean_tmp()
+    while True:
+        began = time.monotonic()
+        try:
+            report = sweep()
+            if report.submitted or report.polled or report.stored or report.unknown or report.errors:
+                log.info("Sweep: %s", report)
+        except Exception:
+            log.exception("Sweep failed")
+        count += 1
+        pause = interval - (time.monotonic() - began)
+        if time.monotonic() + max(pause, 0) >= deadline:
+            return count
+        if pause > 0:
+            time.sleep(pause)
+
+
+SWEEP_SCHEDULE = "studio: poll and reconcile generations"
+
+
+def ensure_schedules() -> bool:
+    """Create (or correct) the django-q2 schedule that runs the sweeps; idempotent.
+
+    Returns whether anything changed. Called by `manage.py setupschedules`.
+    """
+    from django_q.models import Schedule
+
+    wanted = {
+        "func": "studio.videos.tasks.run_sweeps",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+        "repeats": -1,
+    }
+    schedule = Schedule.objects.filter(name=SWEEP_SCHEDULE).first()
+    if schedule is None:
+        Schedule.objects.create(name=SWEEP_SCHEDULE, next_run=timezone.now(), **wanted)
+        return True
+    if any(getattr(schedule, key) != value for key, value in wanted.items()):
+        for key, value in wanted.items():
+            setattr(schedule, key, value)
+        schedule.save()
+        return True
+    return False
+
+
+# --- Callbacks: a hint to look again, never trusted as the answer -------------------
+
+# Compared against when the generation does not exist, so an unknown code takes
+# about as long to refuse as a wrong token.
+_NO_TOKEN_HASH = hashlib.sha256(b"no generation").hexdigest()
+
+
+def handle_callback(*, code: str, token: str, body: bytes) -> bool:
+    """Check the token and queue a re-read of the task; True when the token was right.
+
+    The body is not believed: the provider's own answer to a query is. A
+    repeated, late or out-of-order callback only asks for a poll, and a poll of
+    a finished generation does nothing.
+    """
+    try:
+        generation = Generation.objects.filter(code=uuid.UUID(code)).first()
+    except ValueError:
+        generation = None
+    expected = (
+        generation.callback_token_hash if generation and generation.callback_token_hash else _NO_TOKEN_HASH
+    )
+    given = hashlib.sha256(token.encode()).hexdigest()
+    if not hmac.compare_digest(given, expected) or generation is None or not generation.callback_token_hash:
+        return False
+    hinted = ""
+    with contextlib.suppress(ValueError, UnicodeDecodeError, AttributeError):
+        hinted = str((json.loads(body) or {}).get("id") or "")
+    if hinted and generation.task_id and hinted != generation.task_id:
+        log.info("Callback for generation %s names another task; ignored", generation.code)
+        return True
+    moved = Generation.objects.filter(
+        pk=generation.pk, status__in=[Status.PENDING, Status.PROCESSING]
+    ).update(next_poll_at=timezone.now())
+    if moved:
+        pk = generation.pk
+        transaction.on_commit(lambda: async_task("studio.videos.tasks.poll_generation", pk))
+    log.info("Callback for generation %s (%s)", generation.code, "poll queued" if moved else "nothing to do")
+    return True

@@ -1,0 +1,416 @@
+"""The generation pipeline against the demo provider over real HTTP: every state and step."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from studio.videos import services, tasks
+from studio.videos.models import Generation, Status
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """Records what would be queued for django-q2 instead of queueing it."""
+    calls: list[tuple] = []
+    monkeypatch.setattr("studio.videos.services.async_task", lambda *args, **kw: calls.append(args))
+    return calls
+
+
+@pytest.fixture
+def provider(studio_on_demo_provider, settings, enqueued):
+    settings.STUDIO_PUBLIC_URL = ""  # polling only, unless a test says otherwise
+    settings.STUDIO_MIN_POLL_SECONDS = 3
+    return studio_on_demo_provider
+
+
+def new_generation(team, author, **overrides) -> Generation:
+    values = {
+        "prompt": "A paper boat drifts down a rain-soaked street",
+        "parts": {"camera": "low tracking shot", "sound": "ambient only: rain"},
+        "negatives": ["no_dialogue"],
+        "negative_text": "",
+        "duration": "5",
+        "aspect_ratio": "16:9",
+    }
+    values.update(overrides)
+    return services.create_generation(team=team, author=author, **values)
+
+
+def wait_for_provider(provider, status: str = "completed", timeout: float = 20) -> None:
+    """Waits until every task at the demo provider reached `status`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tasks_ = list(provider.server.tasks.values())
+        if tasks_ and all(t.status == status for t in tasks_):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the demo provider's tasks did not reach {status}")
+
+
+def reload(generation: Generation) -> Generation:
+    return Generation.objects.get(pk=generation.pk)
+
+
+def media_files(settings) -> list[str]:
+    root = Path(settings.MEDIA_ROOT)
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+# --- End to end -----------------------------------------------------------------
+
+
+def test_compose_submit_poll_and_store_end_to_end(
+    alice_client, alice, team_a, provider, enqueued, settings, django_capture_on_commit_callbacks
+):
+    data = {
+        "prompt": "A paper boat drifts down a rain-soaked street",
+        "camera": "low tracking shot",
+        "sound": "ambient only: rain",
+        "negatives": ["no_dialogue", "no_music"],
+        "duration": "4",
+        "aspect_ratio": "16:9",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post(reverse("compose"), data, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    generation = Generation.objects.get()
+    assert enqueued == [("studio.videos.tasks.submit_generation", generation.pk)]
+
+    assert tasks.submit_generation(generation.pk) is True
+    generation = reload(generation)
+    assert generation.status == Status.PENDING
+    assert generation.task_id.startswith("task-unified-")
+    assert generation.provider_estimated_time == 1
+    assert generation.usage["billing_rule"] == "per_token"
+    assert generation.submitted_at is not None
+    # The first poll waits a few seconds: never a tight loop.
+    assert generation.next_poll_at >= timezone.now() + timedelta(seconds=2)
+    sent = next(iter(provider.server.tasks.values()))
+    assert sent.prompt == generation.compiled_prompt
+    assert (sent.duration, sent.aspect_ratio, sent.callback_url) == (4, "16:9", "")
+
+    wait_for_provider(provider)
+    assert tasks.poll_generation(generation.pk) is True
+    generation = reload(generation)
+    assert generation.status == Status.READY, generation.error_message
+    assert generation.video.name == f"teams/{team_a.code}/videos/{generation.code}.mp4"
+    path = Path(settings.MEDIA_ROOT) / generation.video.name
+    assert path.stat().st_size == generation.video_bytes > 10_000
+    assert (generation.video_width, generation.video_height) == (1280, 720)
+    assert generation.video_duration == pytest.approx(4, abs=0.2)
+    assert generation.video_fps == pytest.approx(24, abs=0.5)
+    assert generation.video_has_audio is True
+    assert (Path(settings.MEDIA_ROOT) / generation.poster.name).read_bytes()[:3] == b"\xff\xd8\xff"
+    assert generation.usage["completion_tokens"] == 4 * 5792  # settled usage, kept whole
+    assert generation.provider_task["status"] == "completed"
+    assert generation.completed_at <= generation.ready_at
+    assert generation.claimed_until is None and generation.next_poll_at is None
+    assert len(provider.server.tasks) == 1
+    assert provider.server.file_requests_with_auth == 0
+    assert media_files(settings) == sorted([generation.video.name, generation.poster.name])
+
+    # Running any step again changes nothing.
+    assert tasks.submit_generation(generation.pk) is False
+    assert tasks.poll_generation(generation.pk) is False
+    assert tasks.store_generation(generation.pk) is False
+    assert services.sweep(threads=0).polled == 0
+    assert len(provider.server.tasks) == 1
+
+
+def test_a_portrait_auto_generation_is_stored_at_its_real_size(alice, team_a, provider, settings):
+    generation = new_generation(team_a, alice, aspect_ratio="9:16", duration="3")
+    tasks.submit_generation(generation.pk)
+    wait_for_provider(provider)
+    tasks.poll_generation(generation.pk)
+    generation = reload(generation)
+    assert generation.status == Status.READY
+    assert (generation.video_width, generation.video_height) == (720, 1280)
+
+
+# --- Submitting ------------------------------------------------------------------
+
+
+def test_a_submit_run_twice_sends_one_create(alice, team_a, provider):
+    generation = new_generation(team_a, alice)
+    assert tasks.submit_generation(generation.pk) is True
+    assert tasks.submit_generation(generation.pk) is False
+    assert len(provider.server.tasks) == 1
+
+
+def test_a_submitting_row_with_an_expired_claim_becomes_unknown_and_is_never_resent(alice, team_a, provider):
+    generation = new_generation(team_a, alice)
+    # The worker claimed it and died: maybe the create reached the provider, maybe not.
+    Generation.objects.filter(pk=generation.pk).update(
+        status=Status.SUBMITTING, claimed_until=timezone.now() - timedelta(seconds=1)
+    )
+    report = services.sweep(threads=0)
+    assert report.unknown == 1
+    generation = reload(generation)
+    assert generation.status == Status.UNKNOWN
+    assert "not sent again" in generation.error_message
+    assert tasks.submit_generation(generation.pk) is False
+    services.sweep(threads=0)
+    assert provider.server.tasks == {}
+
+
+def test_a_submitting_row_with_a_live_claim_is_left_alone(alice, team_a, provider):
+    generation = new_generation(team_a, alice)
+    Generation.objects.filter(pk=generation.pk).update(
+        status=Status.SUBMITTING, claimed_until=timezone.now() + timedelta(seconds=60)
+    )
+    assert services.sweep(threads=0).unknown == 0
+    assert reload(generation).status == Status.SUBMITTING
+
+
+def test_a_queued_generation_whose_task_was_lost_is_submitted_by_the_sweep(alice, team_a, provider):
+    generation = new_generation(team_a, alice)
+    assert services.sweep(threads=0).submitted == 0  # its own task still has time
+    Generation.objects.filter(pk=generation.pk).update(next_poll_at=timezone.now() - timedelta(seconds=1))
+    assert services.sweep(threads=0).submitted == 1
+    assert reload(generation).status == Status.PENDING
+    assert len(provider.server.tasks) == 1
+
+
+def test_a_create_that_may_have_reached_the_provider_is_unknown(alice, team_a, provider):
+    provider.server.queue_fault("drop_after_create", on="create")
+    generation = new_generation(team_a, alice)
+    tasks.submit_generation(generation.pk)
+    generation = reload(generation)
+    assert generation.status == Status.UNKNOWN
+    assert "cannot tell whether the video was started" in generation.error_message
+    services.sweep(threads=0, now=timezone.now() + timedelta(hours=1))
+    assert len(provider.server.tasks) == 1  # created once by the provider, never again by us
+
+
+def test_a_busy_provider_puts_the_generation_back_in_the_queue(alice, team_a, provider):
+    provider.server.queue_fault("503", count=3, on="create")
+    generation = new_generation(team_a, alice)
+    tasks.submit_generation(generation.pk)
+    generation = reload(generation)
+    assert generation.status == Status.QUEUED
+    assert generation.attempts == 1
+    assert generation.next_poll_at > timezone.now()
+    assert "try again" in generation.error_message
+    assert provider.server.tasks == {}
+    # When it is due again, the sweep submits it.
+    services.sweep(threads=0, now=generation.next_poll_at + timedelta(seconds=1))
+    generation = reload(generation)
+    assert generation.status == Status.PENDING
+    assert generation.attempts == 0 and generation.error_message == ""
+
+
+def test_a_refused_create_fails_with_a_message_a_person_understands(alice, team_a, provider):
+    provider.server.queue_fault("402", on="create")
+    generation = new_generation(team_a, alice)
+    tasks.submit_generation(generation.pk)
+    generation = reload(generation)
+    assert generation.status == Status.FAILED
+    assert "needs credits" in generation.error_message
+    assert generation.error_type == "insufficient_quota_error"
+
+
+def test_transient_failures_are_limited(alice, team_a, provider):
+    provider.server.queue_fault("503", count=100, on="create")
+    generation = new_generation(team_a, alice)
+    Generation.objects.filter(pk=generation.pk).update(attempts=services.MAX_SUBMIT_ATTEMPTS - 1)
+    tasks.submit_generation(generation.pk)
+    generation = reload(generation)
+    assert generation.status == Status.FAILED
+    assert "after several tries" in generation.error_message
+
+
+# --- Polling ----------------------------------------------------------------------
+
+
+def test_polls_back_off_and_never_loop_tightly():
+    assert services.first_poll_delay(60) == 10
+    assert services.first_poll_delay(8) == 4
+    assert services.first_poll_delay(1) == 3
+    assert services.first_poll_delay(None) == 10
+    delays = [services.next_poll_delay(n) for n in range(1, 12)]
+    assert delays[0] == 5
+    assert delays == sorted(delays)
+    assert max(delays) == 30
+
+
+def test_a_poll_records_progress_and_schedules_the_next(alice, team_a, provider):
+    provider.server.generation_seconds = 30
+    generation = new_generation(team_a, alice)
+    tasks.submit_generation(generation.pk)
+    time.sleep(0.3)
+    assert tasks.poll_generation(generation.pk) is True
+    generation = reload(generation)
+    assert generation.status == Status.PROCESSING
+    assert 0 <= generation.progress < 100
+    assert generation.poll_count == 1
+    assert generation.claimed_until is None
+    assert (
+        timezone.now() + timedelta(seconds=4)
+        < generation.next_poll_at
+        < timezone.now() + timedelta(seconds=6)
+    )
+    # Not due yet: the sweep leaves it alone.
+    assert services.sweep(threads=0).polled == 0
+
+
+def test_a_failed_task_ends_with_the_providers_reason(alice, team_a, provider):
+    provider.server.queue_fault("fail:content_policy_violation", on="create")
+    generation = new_generation(team_a, alice)
+    tasks.submit_generation(generation.pk)
+    wait_for_provider(provider, "failed")
+    tasks.poll_generation(generation.pk)
+    generation = reload(generation)
+    assert generation.status == Status.FAILED
+    assert generation.error_code == "content_policy_violation"
+    assert generation.error_message.startswith("The provider could not make this video: The prompt or the")
+
+
+def test_a_task_the_provider_forgot_fails(alice, team_a, provider):
+    generation = new_generation(team_a, alice)
+    tasks.submit_generation(generation.pk)
+    provider.server.tasks.clear()
+    tasks.poll_generation(generation.pk)
+    generation = reload(generation)
+    assert generation.status == Status.FAILED
+    assert (
+        generation.error_message == "The provider no longer knows this task, so its video cannot be fetched."
+    )
+
+
+def test_a_poll_that_fails_transiently_is_retried_later(alice, team_a, provider):
+    generation = new_generation(team_a, alice)
+    tasks.submit_generation(generation.pk)
+    provider.server.queue_fault("503", on="query")
+    tasks.poll_generation(generation.pk)
+    generation = reload(generation)
+    assert generation.status == Status.PENDING
+    assert generation.attempts == 1
+    assert generation.next_poll_at > timezone.now()
+    wait_for_provider(provider)
+    services.sweep(threads=0, now=generation.next_poll_at + timedelta(seconds=1))
+    assert reload(generation).status == Status.READY
+
+
+def test_a_claimed_generation_is_not_polled_by_another_worker(alice, team_a, provider):
+    generation = new_generation(team_a, alice)
+    tasks.submit_generation(generation.pk)
+    generation = reload(generation)
+    assert generation.claim(statuses=[Status.PENDING], seconds=60)
+    assert tasks.poll_generation(generation.pk) is False
+    assert services.sweep(threads=0, now=timezone.now() + timedelta(seconds=30)).polled == 0
+
+
+# --- Storing ------------------------------------------------------------------------
+
+
+def test_a_generation_stuck_in_downloading_is_downloaded_again(alice, team_a, provider, settings):
+    generation = new_generation(team_a, alice)
+    tasks.submit_generation(generation.pk)
+    wait_for_provider(provider)
+    # The worker died mid-download: the row says downloading, its claim lapsed, a partial tmp file remains.
+    task = next(iter(provider.server.tasks.values()))
+    Generation.objects.filter(pk=generation.pk).update(
+        status=Status.DOWNLOADING,
+        result_url=f"{provider.base_url}/files/{task.file_token}.mp4",
+        claimed_until=timezone.now() - timedelta(seconds=1),
+        next_poll_at=None,
+    )
+    tmp = Path(settings.MEDIA_ROOT) / "tmp"
+    tmp.mkdir(parents=True)
+    (tmp / "download-dead.part").write_bytes(b"half a file")
+    assert services.sweep(threads=0).stored == 1
+    generation = reload(generation)
+    assert generation.status == Status.READY
+    assert (Path(settings.MEDIA_ROOT) / generation.video.name).exists()
+
+
+def test_an_expired_result_link_expires_the_generation(alice, team_a, provider):
+    provider.server.queue_fault("expired", on="create")
+    generation = new_generation(team_a, alice)
+    tasks.submit_generation(generation.pk)
+    wait_for_provider(provider)
+    tasks.poll_generation(generation.pk)
+    generation = reload(generation)
+    assert generation.status == Status.EXPIRED
+    assert "expired" in generation.error_message
+    assert not generation.video
+
+
+def test_an_oversize_result_fails_and_leaves_no_file(alice, team_a, provider, settings):
+    settings.STUDIO_MAX_VIDEO_BYTES = 1024 * 1024
+    provider.server.big_file_mb = 3
+    generation = new_generation(team_a, alice)
+    tasks.submit_generation(generation.pk)
+    wait_for_provider(provider)
+    tasks.poll_generation(generation.pk)
+    generation = reload(generation)
+    assert generation.status == Status.FAILED
+    assert "larger than the studio accepts" in generation.error_message
+    assert media_files(settings) == []
+
+
+def test_a_dropped_download_is_retried(alice, team_a, provider):
+    generation = new_generation(team_a, alice)
+    tasks.submit_generation(generation.pk)
+    wait_for_provider(provider)
+    provider.server.queue_fault("drop", on="file")
+    tasks.poll_generation(generation.pk)
+    generation = reload(generation)
+    assert generation.status == Status.DOWNLOADING
+    assert generation.attempts == 1 and generation.claimed_until is None
+    services.sweep(threads=0, now=generation.next_poll_at + timedelta(seconds=1))
+    assert reload(generation).status == Status.READY
+
+
+# --- The sweep ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweep_polls_concurrently_in_threads(alice, team_a, provider):
+    provider.server.generation_seconds = 0.3
+    generations = [new_generation(team_a, alice) for _ in range(6)]
+    for generation in generations:
+        tasks.submit_generation(generation.pk)
+    wait_for_provider(provider)
+    provider.server.queue_fault("slow:0.5", count=6, on="query")
+    started = time.monotonic()
+    report = services.sweep(threads=8, now=timezone.now() + timedelta(seconds=30))
+    elapsed = time.monotonic() - started
+    assert report.polled == 6 and report.errors == 0
+    assert elapsed < 2.5  # six half-second answers, not one after another
+    assert {g.status for g in Generation.objects.all()} == {Status.READY}
+
+
+def test_ensure_schedules_is_idempotent(db):
+    from django_q.models import Schedule
+
+    assert services.ensure_schedules() is True
+    assert services.ensure_schedules() is False
+    schedule = Schedule.objects.get(name=services.SWEEP_SCHEDULE)
+    assert schedule.func == "studio.videos.tasks.run_sweeps"
+    assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == (Schedule.MINUTES, 1, -1)
+    schedule.minutes = 5
+    schedule.save()
+    assert services.ensure_schedules() is True
+    assert Schedule.objects.filter(name=services.SWEEP_SCHEDULE).count() == 1
+
+
+def test_setupschedules_command(db):
+    from django.core.management import call_command
+    from django_q.models import Schedule
+
+    call_command("setupschedules")
+    call_command("setupschedules")
+    assert Schedule.objects.filter(func="studio.videos.tasks.run_sweeps").count() == 1
+
+
+def test_run_sweeps_sweeps_until_its_time_is_up(db, monkeypatch):
+    calls = []
+    monkeypatch.setattr(services, "sweep", lambda: calls.append(1) or services.SweepReport())
+    assert services.run_sweeps(seconds=0.25, interval=0.05) == len(calls) >= 3
