@@ -692,6 +692,9 @@ class DemoHandler(BaseHTTPRequestHandler):
             content_type = "application/json"
         else:
             content_type = "application/json" if body else "text/plain"
+        delay, self._delay = getattr(self, "_delay", 0.0), 0.0
+        if delay:
+            time.sleep(delay)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -775,9 +778,7 @@ class DemoHandler(BaseHTTPRequestHandler):
 
     def _answer(self, fault: tuple[str, str] | None, status: int, body: dict) -> None:
         """Send a successful answer, bent by the faults that act after handling."""
-        name, arg = fault or ("", "")
-        if name == "slow":
-            time.sleep(float(arg or 5))
+        name, _arg = fault or ("", "")
         if name == "drop_after_create":
             self._drop()
         elif name == "malformed":
@@ -790,10 +791,14 @@ class DemoHandler(BaseHTTPRequestHandler):
 
     def _take_fault(self, kind: str) -> tuple[str, str] | bool | None:
         try:
-            return self.server.take_fault(kind, self._fault_header())
+            fault = self.server.take_fault(kind, self._fault_header())
         except ValueError as exc:
             self._error(400, str(exc), param="X-Demo-Fault")
             return False
+        if fault and fault[0] == "slow" and kind != "file":
+            # The request is handled at once (a create creates); only the answer waits.
+            self._delay = float(fault[1] or 5)
+        return fault
 
     # Routes
 

@@ -89,7 +89,9 @@ class Command(BaseCommand):
             # Turned into KeyboardInterrupt so serve_forever unwinds in the main thread.
             raise KeyboardInterrupt
 
+        # SIGINT too: a process started in the background may inherit it ignored.
         signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
         self.stdout.write(f"Demo provider listening on {server.base_url} (Ctrl-C to stop)")
         sys.stdout.flush()
         try:
