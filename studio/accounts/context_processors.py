@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.conf import settings
 from django.http import HttpRequest
 
 from studio.accounts.access import current_membership
@@ -11,8 +10,7 @@ from studio.videos.keys import is_demo_mode
 def team(request: HttpRequest) -> dict:
     """The current team and the others the person may switch to, for the top bar."""
     membership = current_membership(request)
-    demo_mode = getattr(settings, "STUDIO_DEMO_MODE", True) and is_demo_mode(membership and membership.team)
-    context = {"demo_mode": demo_mode}
+    context = {"demo_mode": is_demo_mode(membership.team if membership else None)}
     if membership is None:
         return context
     others = (
