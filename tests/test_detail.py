@@ -40,7 +40,7 @@ def test_the_page_shows_everything_about_the_video(alice_client, ready):
     assert "320 \u00d7 180" in html and "4.0 s" in html and "24 fps" in html
     assert "Audio</dt><dd>Yes" in html
     assert "task-unified-1234567890-abcdef" in html
-    assert "28,960 tokens" in html and "credits_reserved" in html
+    assert "28,960 tokens" in html and "Credits reserved" in html
     assert "Sent to the provider" in html and "Ready to watch" in html
     assert "Alice Adams" in html
     assert "?download=1" in html

@@ -258,40 +258,47 @@ def parse_watch(values: list[str]) -> dict[str, tuple[str, int]]:
 def gallery_changes(
     *, team: Team, user: User, filters: Filters, top: str | None, watched: dict[str, tuple[str, int]]
 ) -> Changes:
-    """What the gallery on screen is missing: new cards and in-flight cards that moved."""
-    base = apply_filters(annotated(team, user), filters, user)
-    new_cards: list[Generation] = []
+    """What the gallery on screen is missing: new cards and in-flight cards that moved.
+
+    Asked every few seconds by every open gallery, so the usual answer, nothing,
+    costs two small indexed queries; full cards are loaded only for what changed.
+    """
+    plain = apply_filters(Generation.objects.filter(team=team), filters, user)
+    new_ids: list[int] = []
     overflow = False
     if filters.sort != "oldest":
-        newer = base
+        newer = plain
         if cursor := decode_cursor(top):
             # Newer than the top card is the keyset "after" in the other direction.
-            newer = _after(base, cursor, newest_first=False)
-        new_cards = list(newer.order_by("-created", "-id")[: PAGE_SIZE + 1])
-        overflow = len(new_cards) > PAGE_SIZE and bool(top)
-        new_cards = new_cards[:PAGE_SIZE]
+            newer = _after(plain, cursor, newest_first=False)
+        new_ids = list(newer.order_by("-created", "-id").values_list("pk", flat=True)[: PAGE_SIZE + 1])
+        overflow = len(new_ids) > PAGE_SIZE and bool(top)
+        new_ids = new_ids[:PAGE_SIZE]
 
-    changed_cards: list[Generation] = []
+    changed_codes: list[uuid.UUID] = []
     gone_codes: list[str] = []
     if watched:
-        new_codes = {str(card.code) for card in new_cards}
-        rows = list(annotated(team, user).filter(code__in=list(watched)).order_by())
-        matching = {generation.code for generation in rows}
-        if filters.active:
-            matching = set(base.filter(code__in=list(watched)).values_list("code", flat=True))
-        for generation in rows:
-            code = str(generation.code)
-            if code in new_codes:
-                continue
-            status, progress = watched[code]
-            if generation.code not in matching:
-                gone_codes.append(code)
-            elif generation.status != status or generation.progress != progress:
-                changed_cards.append(generation)
-        # Cards on screen whose generation was deleted go too.
-        found = {str(generation.code) for generation in rows}
-        gone_codes += [code for code in watched if code not in found]
+        states = {
+            str(code): (code, status, progress)
+            for code, status, progress in Generation.objects.filter(
+                team=team, code__in=list(watched)
+            ).values_list("code", "status", "progress")
+        }
+        for code, (status, progress) in watched.items():
+            if code not in states:
+                gone_codes.append(code)  # deleted since the page was drawn
+            elif states[code][1:] != (status, progress):
+                changed_codes.append(states[code][0])
+        if changed_codes and filters.active:
+            matching = set(plain.filter(code__in=changed_codes).values_list("code", flat=True))
+            gone_codes += [str(code) for code in changed_codes if code not in matching]
+            changed_codes = [code for code in changed_codes if code in matching]
 
+    cards = annotated(team, user)
+    new_cards = list(cards.filter(pk__in=new_ids).order_by("-created", "-id")) if new_ids else []
+    new_codes = {card.code for card in new_cards}
+    changed_codes = [code for code in changed_codes if code not in new_codes]
+    changed_cards = list(cards.filter(code__in=changed_codes)) if changed_codes else []
     if new_cards:
         top = encode_cursor(new_cards[0])
     return Changes(new_cards, changed_cards, gone_codes, top, overflow)

@@ -53,3 +53,9 @@ def display_name(user) -> str:
     if user is None:
         return "Former member"
     return user.get_full_name() or user.email
+
+
+@register.filter
+def label(key: str) -> str:
+    """A provider's field name for people: "credits_reserved" -> "Credits reserved"."""
+    return str(key).replace("_", " ").capitalize()

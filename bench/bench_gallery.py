@@ -1,0 +1,261 @@
+# ruff: noqa: RUF001 - Chinese punctuation in Chinese prompts is intended
+"""How fast the gallery opens with 10,000 generations, next to a minimal Django view.
+
+Runs by itself: `.venv/bin/python bench/bench_gallery.py [--requests N]`.
+
+1. Builds a throwaway SQLite database in a temporary data folder with one team
+   and 100, then 10,000 generations (comments and favourites on some).
+2. Counts the SQL queries of one gallery page at 100 and at 10,000 generations,
+   in-process (CaptureQueriesContext): the goal is the same number.
+3. Serves the studio under gunicorn on a free loopback port and times, with N
+   sequential httpx requests each: a minimal view (bench-only URLconf), the
+   gallery page, a deep keyset page, a filtered search, and the live-refresh
+   partial with nothing new (204). Reports median and p95, and each as a
+   multiple of the minimal view's median: the goal is the gallery within 3x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def setup_django(data_dir: Path) -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.gallery_settings"
+    os.environ["STUDIO_DATA_DIR"] = str(data_dir)
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-anything-else-0123456789")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+PROMPTS = [
+    "A red fox leaps over a frozen stream in a snowy birch forest at dawn, slow dolly-in",
+    "Neon rain on a Tokyo street at night, handheld tracking shot, reflections on wet asphalt",
+    "一只红狐狸在雪地里奔跑，然后回头看镜头，柔和的金色晨光",
+    "Slow aerial shot of waves breaking on black volcanic sand, overcast light",
+    "A ballet dancer spins in an empty warehouse, dust in shafts of light",
+    "城市夜景延时摄影，车流如光带，镜头缓慢推进",
+]
+
+
+def populate(team, people, upto: int, start: int) -> None:
+    """Adds generations start..upto-1, spread over the last year, in batches."""
+    from django.utils import timezone
+
+    from studio.videos.models import Comment, Favourite, Generation, ReviewStatus, Status
+
+    rng = random.Random(start)
+    now = timezone.now()
+    batch: list[Generation] = []
+    for index in range(start, upto):
+        prompt = f"{PROMPTS[index % len(PROMPTS)]} (take {index})"
+        status = Status.READY if index % 50 else rng.choice([Status.PROCESSING, Status.FAILED])
+        batch.append(
+            Generation(
+                team=team,
+                author=people[index % len(people)],
+                created=now - dt.timedelta(minutes=upto - index),
+                prompt=prompt,
+                compiled_prompt=prompt,
+                duration=rng.choice(["4", "5", "8", "auto"]),
+                aspect_ratio=rng.choice(["16:9", "16:9", "9:16"]),
+                status=status,
+                progress=100 if status == Status.READY else 40,
+                review_status=rng.choice(list(ReviewStatus)),
+                video=f"teams/{team.code}/videos/{index}.mp4" if status == Status.READY else "",
+                poster=f"teams/{team.code}/posters/{index}.jpg" if status == Status.READY else "",
+                video_duration=5.0 if status == Status.READY else None,
+            )
+        )
+    Generation.objects.bulk_create(batch, batch_size=1000)
+    created = list(Generation.objects.filter(team=team).order_by("-id")[: upto - start])
+    Comment.objects.bulk_create(
+        [Comment(generation=g, author=people[1], body="Looks good") for g in created if g.pk % 3 == 0],
+        batch_size=1000,
+    )
+    Favourite.objects.bulk_create(
+        [Favourite(generation=g, user=people[0]) for g in created if g.pk % 7 == 0], batch_size=1000
+    )
+
+
+def count_queries(client, url: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200, response.status_code
+    return len(queries)
+
+
+def timed(http, url: str, n: int, expect: int = 200, headers: dict | None = None) -> list[float]:
+    for _ in range(5):  # warm up
+        http.get(url, headers=headers)
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        response = http.get(url, headers=headers)
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == expect, (url, response.status_code)
+    return times
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200, help="requests per URL (default 200)")
+    parser.add_argument("--generations", type=int, default=10_000)
+    args = parser.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="studio-bench-"))
+    server = None
+    try:
+        setup_django(data_dir)
+        import httpx
+        from django.contrib.auth.models import User
+        from django.test import Client
+        from django.urls import reverse
+
+        from studio.accounts.models import Membership, Role, Team
+
+        team = Team.objects.create(name="Bench team")
+        people = []
+        for name in ("alice", "bob", "carol"):
+            user = User.objects.create_user(
+                f"{name}@example.org", f"{name}@example.org", None, first_name=name
+            )
+            Membership.objects.create(
+                team=team, user=user, role=Role.OWNER if name == "alice" else Role.CREATOR
+            )
+            people.append(user)
+
+        client = Client()
+        client.force_login(people[0])
+        client.get(reverse("home"))  # the first visit stores the team in the session
+
+        populate(team, people, 100, 0)
+        queries_small = count_queries(client, reverse("home"))
+        populate(team, people, args.generations, 100)
+        queries_big = count_queries(client, reverse("home"))
+        queries_filtered = count_queries(client, reverse("home") + "?q=fox&favourites=on&status=ready")
+
+        from studio.videos import gallery
+        from studio.videos.models import Generation
+
+        newest = Generation.objects.filter(team=team).order_by("-created", "-id").first()
+        top = gallery.encode_cursor(newest)
+        deep = Generation.objects.filter(team=team).order_by("-created", "-id")[args.generations - 200]
+        deep_cursor = gallery.encode_cursor(deep)
+
+        port = free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        server = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "studio.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        base = f"http://127.0.0.1:{port}"
+        cookies = {"sessionid": client.cookies["sessionid"].value}
+        with httpx.Client(base_url=base, cookies=cookies, timeout=10) as http:
+            for _ in range(100):
+                try:
+                    if http.get("/bench/minimal/").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            else:
+                raise SystemExit("gunicorn did not start")
+            htmx = {"HX-Request": "true"}
+            rows = [
+                ("minimal Django view", timed(http, "/bench/minimal/", args.requests)),
+                ("empty signed-in studio page", timed(http, "/bench/page/", args.requests)),
+                ("gallery page (newest 24)", timed(http, "/", args.requests)),
+                (
+                    "gallery page deep in (keyset)",
+                    timed(http, f"/?after={deep_cursor}", args.requests, headers=htmx),
+                ),
+                ("gallery search + filters", timed(http, "/?q=fox&status=ready&aspect=16:9", args.requests)),
+                (
+                    "live refresh, nothing new (204)",
+                    timed(http, f"/gallery/changes/?top={top}", args.requests, expect=204, headers=htmx),
+                ),
+            ]
+
+        baseline = statistics.median(rows[0][1])
+        page_baseline = statistics.median(rows[1][1])
+        print(
+            f"Gallery benchmark: {args.generations:,} generations in one team, SQLite, gunicorn (1 sync worker)"
+        )
+        print(f"{args.requests} sequential requests per URL over loopback (httpx)\n")
+        print(f"{'URL':<34} {'median ms':>10} {'p95 ms':>8} {'x minimal':>10} {'x empty page':>13}")
+        print("-" * 79)
+        for name, times in rows:
+            median = statistics.median(times)
+            print(
+                f"{name:<34} {median:>10.2f} {p95(times):>8.2f} {median / baseline:>10.2f}"
+                f" {median / page_baseline:>13.2f}"
+            )
+        print()
+        print("SQL queries per gallery page (in-process, CaptureQueriesContext)")
+        print(f"  with 100 generations:         {queries_small}")
+        print(f"  with {args.generations:,} generations:     {queries_big}")
+        print(f"  with {args.generations:,}, filtered:       {queries_filtered}")
+        gallery = statistics.median(rows[2][1])
+        refresh = statistics.median(rows[-1][1])
+        constant = queries_small == queries_big
+        print()
+        print(f"Constant queries per page:                       {'yes' if constant else 'NO'}")
+        print(
+            f"Gallery within 3x of the minimal view:           {'yes' if gallery <= 3 * baseline else 'no'}"
+        )
+        print(
+            f"Gallery within 3x of the empty signed-in page:   {'yes' if gallery <= 3 * page_baseline else 'no'}"
+        )
+        print(
+            f"Live refresh within 3x of the minimal view:      {'yes' if refresh <= 3 * baseline else 'no'}"
+        )
+        return 0 if constant else 1
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
