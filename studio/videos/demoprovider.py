@@ -679,6 +679,9 @@ class DemoHandler(BaseHTTPRequestHandler):
     server: DemoProvider
     protocol_version = "HTTP/1.1"
     server_version = "EvoLinkDemo/1.0"
+    # Headers and body go out in separate writes: without TCP_NODELAY each answer on
+    # a kept-alive connection waits ~40 ms for the client's delayed ACK.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         # The request line only: headers (and so keys) are never logged.

@@ -168,16 +168,18 @@ class Generation(models.Model):
         now: datetime | None = None,
         **fields: object,
     ) -> bool:
-        """Take the row for one unit of work if nobody holds it; refreshes it from the database."""
+        """Take the row for one unit of work if nobody holds it and nobody changed it since it was read.
+
+        `updated` works as a version: every state change sets it, so a row that
+        moved on between our read and this claim is left for the next sweep,
+        and what we read is what we hold (no second read needed).
+        """
         now = now or timezone.now()
         free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
         fields["claimed_until"] = now + timedelta(seconds=seconds)
         if to_status:
             fields["status"] = to_status
-        if not self._move(Q(status__in=list(statuses)) & free, **fields):
-            return False
-        self.refresh_from_db()
-        return True
+        return self._move(Q(status__in=list(statuses), updated=self.updated) & free, **fields)
 
     def mark_submitted(
         self,

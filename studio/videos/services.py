@@ -14,15 +14,16 @@ import hashlib
 import hmac
 import json
 import logging
+import queue
 import random
 import secrets
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
+import httpx
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
@@ -127,6 +128,8 @@ MAX_GENERATION_TIME = timedelta(hours=3)
 POLL_CLAIM_SECONDS = 90
 DOWNLOAD_CLAIM_SECONDS = 15 * 60
 SWEEP_BATCH = 5000
+# Polls wait on the network, not the CPU: many threads, each with short work.
+DEFAULT_SWEEP_THREADS = 32
 
 UNKNOWN_AFTER_CRASH = (
     "The studio stopped while sending this prompt, so it cannot tell whether the provider started "
@@ -180,15 +183,22 @@ def _get(generation_id: int) -> Generation | None:
 class _Clients:
     """One provider client per team for a sweep, shared by its threads (httpx is thread-safe)."""
 
-    def __init__(self) -> None:
+    def __init__(self, connections: int = DEFAULT_SWEEP_THREADS) -> None:
         self._lock = threading.Lock()
         self._clients: dict[int, EvolinkClient] = {}
+        self._connections = max(1, connections)
 
     def for_team(self, team: Team) -> EvolinkClient:
         with self._lock:
             if team.pk not in self._clients:
-                # No retries inside a poll: the sweep's backoff is the retry.
-                self._clients[team.pk] = keys.client_for_team(team, max_retries=0)
+                # Keep a connection alive per thread (httpx keeps 20 by default),
+                # and no retries inside a poll: the sweep's backoff is the retry.
+                limits = httpx.Limits(
+                    max_connections=self._connections, max_keepalive_connections=self._connections
+                )
+                self._clients[team.pk] = keys.client_for_team(
+                    team, max_retries=0, transport=httpx.HTTPTransport(limits=limits, retries=0)
+                )
             return self._clients[team.pk]
 
     def close(self) -> None:
@@ -207,7 +217,7 @@ def _client(team: Team, clients: _Clients | None, **options):
         yield client
 
 
-def submit_generation(*, generation_id: int, clients: _Clients | None = None) -> bool:
+def submit_generation(*, generation_id: int) -> bool:
     """Send a queued generation to the provider, exactly once. Returns whether it did work.
 
     The claim (queued -> submitting) is the point of no return: from then on a
@@ -215,7 +225,11 @@ def submit_generation(*, generation_id: int, clients: _Clients | None = None) ->
     repeated; the sweep marks it unknown when its claim lapses.
     """
     generation = _get(generation_id)
-    if generation is None or generation.status != Status.QUEUED:
+    return generation is not None and _submit(generation, None)
+
+
+def _submit(generation: Generation, clients: _Clients | None) -> bool:
+    if generation.status != Status.QUEUED:
         return False
     token = hash_ = ""
     if callbacks_enabled():
@@ -274,17 +288,26 @@ def submit_generation(*, generation_id: int, clients: _Clients | None = None) ->
     log.info("Generation %s submitted as %s (estimated %ss)", generation.code, task.id, estimated)
     if task.status in ("completed", "failed", "cancelled"):
         # Unusual but harmless: read it back properly at once.
-        poll_generation(generation_id=generation.pk, clients=clients)
+        _poll(generation, clients)
     return True
 
 
-def poll_generation(*, generation_id: int, clients: _Clients | None = None) -> bool:
+def poll_generation(*, generation_id: int) -> bool:
     """Ask the provider how a submitted generation is doing and move it on."""
     generation = _get(generation_id)
-    if generation is None or generation.status not in (Status.PENDING, Status.PROCESSING):
+    return generation is not None and _poll(generation, None)
+
+
+def _poll(generation: Generation, clients: _Clients | None) -> bool:
+    if generation.status not in (Status.PENDING, Status.PROCESSING):
         return False
     if not generation.claim(statuses=[Status.PENDING, Status.PROCESSING], seconds=POLL_CLAIM_SECONDS):
         return False
+    return _poll_held(generation, clients)
+
+
+def _poll_held(generation: Generation, clients: _Clients | None) -> bool:
+    """The poll itself, for a generation whose claim we hold."""
     now = timezone.now()
     try:
         with _client(generation.team, clients, max_retries=0) as client:
@@ -368,7 +391,11 @@ def _apply_task(generation: Generation, task: Task, *, now, clients: _Clients | 
 def store_generation(*, generation_id: int) -> bool:
     """Save (or save again) the video of a generation in `downloading` nobody holds."""
     generation = _get(generation_id)
-    if generation is None or generation.status != Status.DOWNLOADING:
+    return generation is not None and _store_again(generation)
+
+
+def _store_again(generation: Generation) -> bool:
+    if generation.status != Status.DOWNLOADING:
         return False
     if not generation.claim(statuses=[Status.DOWNLOADING], seconds=DOWNLOAD_CLAIM_SECONDS):
         return False
@@ -449,58 +476,81 @@ def sweep(*, threads: int | None = None, now=None) -> SweepReport:
 
     free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     due = Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now)
-    work: list[tuple[str, int]] = []
+    work: list[tuple[str, Generation]] = []
     for kind, condition in (
         ("submit", Q(status=Status.QUEUED) & due),
-        ("poll", Q(status__in=[Status.PENDING, Status.PROCESSING]) & due & free),
         ("store", Q(status=Status.DOWNLOADING) & due & free),
     ):
-        ids = Generation.objects.filter(condition).order_by("next_poll_at").values_list("pk", flat=True)
-        work += [(kind, pk) for pk in ids[:SWEEP_BATCH]]
+        rows = Generation.objects.filter(condition).select_related("team").order_by("next_poll_at")
+        work += [(kind, generation) for generation in rows[:SWEEP_BATCH]]
+    # Polls are the bulk of the work: claimed together with one conditional
+    # update (a claim time of their own is the sweep's fencing token), then
+    # read back, so each poll costs its HTTP request and one write.
+    polling = Q(status__in=[Status.PENDING, Status.PROCESSING]) & due & free
+    ids = list(
+        Generation.objects.filter(polling).order_by("next_poll_at").values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    if ids:
+        token = now + timedelta(seconds=POLL_CLAIM_SECONDS, microseconds=random.randrange(1, 1_000_000))
+        if Generation.objects.filter(polling, pk__in=ids).update(claimed_until=token):
+            claimed = Generation.objects.filter(claimed_until=token).select_related("team")
+            work += [("held", generation) for generation in claimed]
     if not work:
         report.seconds = time.monotonic() - started
         return report
 
-    threads = int(_setting("STUDIO_SWEEP_THREADS", 24) if threads is None else threads)
-    clients = _Clients()
+    threads = int(_setting("STUDIO_SWEEP_THREADS", DEFAULT_SWEEP_THREADS) if threads is None else threads)
+    clients = _Clients(connections=threads)
 
-    def run(kind: str, pk: int, in_thread: bool) -> tuple[str, bool]:
+    def run(kind: str, generation: Generation) -> bool:
+        if kind == "submit":
+            return _submit(generation, clients)
+        if kind == "held":
+            return _poll_held(generation, clients)
+        return _store_again(generation)
+
+    outcomes: list[tuple[str, bool | None]] = []
+    pending: queue.SimpleQueue = queue.SimpleQueue()
+    for item in work:
+        pending.put(item)
+
+    def drain() -> None:
+        """One thread: take units until none are left; a unit that raises is counted, not fatal."""
         try:
-            if kind == "submit":
-                return kind, submit_generation(generation_id=pk, clients=clients)
-            if kind == "poll":
-                return kind, poll_generation(generation_id=pk, clients=clients)
-            return kind, store_generation(generation_id=pk)
+            while True:
+                try:
+                    kind, generation = pending.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    outcomes.append((kind, run(kind, generation)))
+                except Exception:
+                    log.exception("Sweep: %s of generation %s failed", kind, generation.code)
+                    outcomes.append((kind, None))
         finally:
-            if in_thread:
-                connection.close()  # each pool thread has its own connection
+            if threading.current_thread() is not threading.main_thread():
+                connection.close()  # each thread had its own connection: closed once, at its end
 
-    outcomes: list[tuple[str, bool] | None] = []
     try:
         if threads <= 1:
-            for kind, pk in work:
-                try:
-                    outcomes.append(run(kind, pk, False))
-                except Exception:
-                    log.exception("Sweep: %s of generation %s failed", kind, pk)
-                    outcomes.append(None)
+            drain()
         else:
-            with ThreadPoolExecutor(max_workers=min(threads, len(work)), thread_name_prefix="sweep") as pool:
-                futures = [pool.submit(run, kind, pk, True) for kind, pk in work]
-                for future in futures:
-                    try:
-                        outcomes.append(future.result())
-                    except Exception:
-                        log.exception("Sweep: a unit of work failed")
-                        outcomes.append(None)
+            workers = [
+                threading.Thread(target=drain, name=f"sweep-{n}", daemon=True)
+                for n in range(min(threads, len(work)))
+            ]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
     finally:
         clients.close()
-    fields = {"submit": "submitted", "poll": "polled", "store": "stored"}
-    for outcome in outcomes:
-        if outcome is None:
+    fields = {"submit": "submitted", "held": "polled", "store": "stored"}
+    for kind, did_work in outcomes:
+        if did_work is None:
             report.errors += 1
-        elif outcome[1]:
-            setattr(report, fields[outcome[0]], getattr(report, fields[outcome[0]]) + 1)
+        elif did_work:
+            setattr(report, fields[kind], getattr(report, fields[kind]) + 1)
     report.seconds = time.monotonic() - started
     return report
 
