@@ -222,6 +222,14 @@ STUDIO_DEMO_PROVIDER_PORT = env_int("STUDIO_DEMO_PROVIDER_PORT", 8765, minimum=1
 # (the demo provider needs it).
 STUDIO_ALLOW_PRIVATE_RESULT_URLS = env_bool("STUDIO_ALLOW_PRIVATE_RESULT_URLS", False)
 STUDIO_MAX_VIDEO_BYTES = env_int("STUDIO_MAX_VIDEO_MB", 500, minimum=1) * 1024 * 1024
+# The sweep that polls in-flight generations: how often it runs, how many
+# polls it makes at once (each thread holds a database connection while it
+# works) and the shortest wait before a first poll.
+STUDIO_SWEEP_INTERVAL = env_float("STUDIO_SWEEP_INTERVAL", 3.0)
+STUDIO_SWEEP_THREADS = env_int("STUDIO_SWEEP_THREADS", 32, minimum=1)
+STUDIO_MIN_POLL_SECONDS = env_float("STUDIO_MIN_POLL_SECONDS", 3.0)
+# Callbacks need an https public URL; tests allow plain http to a live server.
+STUDIO_CALLBACKS_ALLOW_HTTP = env_bool("STUDIO_CALLBACKS_ALLOW_HTTP", False)
 # Price of 1,000 output tokens in US dollars, for the estimate before submit.
 STUDIO_USD_PER_1K_TOKENS = env_float("STUDIO_USD_PER_1K_TOKENS", 0.015)
 STUDIO_TOKENS_PER_SECOND = env_int("STUDIO_TOKENS_PER_SECOND", 5792, minimum=1)

@@ -57,7 +57,7 @@ def callbacks_enabled() -> bool:
     public = settings.STUDIO_PUBLIC_URL
     if public.startswith("https://"):
         return True
-    return bool(public.startswith("http://") and getattr(settings, "STUDIO_CALLBACKS_ALLOW_HTTP", False))
+    return bool(public.startswith("http://") and settings.STUDIO_CALLBACKS_ALLOW_HTTP)
 
 
 def create_generation(
@@ -115,7 +115,6 @@ def new_callback_token() -> tuple[str, str]:
 
 # --- The pipeline -----------------------------------------------------------------
 
-MIN_FIRST_POLL = 3.0  # seconds: a task is never ready sooner
 MAX_FIRST_POLL = 10.0
 MAX_POLL_INTERVAL = 30.0
 MAX_SUBMIT_ATTEMPTS = 6
@@ -144,13 +143,9 @@ def submit_claim_seconds() -> int:
     return int(settings.Q_CLUSTER.get("timeout", 300)) + 30
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, default)
-
-
 def first_poll_delay(estimated_time: int | None) -> float:
     """Not before a few seconds, at most 10 s: half the provider's estimate in between."""
-    minimum = float(_setting("STUDIO_MIN_POLL_SECONDS", MIN_FIRST_POLL))
+    minimum = float(settings.STUDIO_MIN_POLL_SECONDS)
     half = (estimated_time or 2 * MAX_FIRST_POLL) / 2
     return max(minimum, min(half, MAX_FIRST_POLL))
 
@@ -159,7 +154,7 @@ def next_poll_delay(poll_count: int, estimated_time: int | None = None) -> float
     """After the first poll: 5 s, then backing off by half each time up to 30 s."""
     if poll_count <= 0:
         return first_poll_delay(estimated_time)
-    minimum = float(_setting("STUDIO_MIN_POLL_SECONDS", MIN_FIRST_POLL))
+    minimum = float(settings.STUDIO_MIN_POLL_SECONDS)
     return max(minimum, min(MAX_POLL_INTERVAL, 5.0 * 1.5 ** (poll_count - 1)))
 
 
@@ -499,7 +494,7 @@ def sweep(*, threads: int | None = None, now=None) -> SweepReport:
         report.seconds = time.monotonic() - started
         return report
 
-    threads = int(_setting("STUDIO_SWEEP_THREADS", DEFAULT_SWEEP_THREADS) if threads is None else threads)
+    threads = int(settings.STUDIO_SWEEP_THREADS if threads is None else threads)
     clients = _Clients(connections=threads)
 
     def run(kind: str, generation: Generation) -> bool:
@@ -557,7 +552,7 @@ def sweep(*, threads: int | None = None, now=None) -> SweepReport:
 
 def run_sweeps(*, seconds: float = 58.0, interval: float | None = None) -> int:
     """Sweep every few seconds for about a minute (django-q2 schedules are per minute at best)."""
-    interval = float(_setting("STUDIO_SWEEP_INTERVAL", 3.0) if interval is None else interval)
+    interval = float(settings.STUDIO_SWEEP_INTERVAL if interval is None else interval)
     deadline = time.monotonic() + seconds
     count = 0
     storage.clean_tmp()
