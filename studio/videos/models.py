@@ -323,6 +323,9 @@ class Comment(models.Model):
     class Meta:
         ordering = ["created", "id"]
 
+    def __str__(self) -> str:
+        return self.body[:40]
+
 
 class ReviewEvent(models.Model):
     """One change of a generation's review status: who, when, to what."""
@@ -335,6 +338,9 @@ class ReviewEvent(models.Model):
     class Meta:
         ordering = ["-created", "-id"]
 
+    def __str__(self) -> str:
+        return f"{self.status} at {self.created:%Y-%m-%d %H:%M}"
+
 
 class Favourite(models.Model):
     generation = models.ForeignKey(Generation, models.CASCADE, related_name="favourites")
@@ -345,3 +351,6 @@ class Favourite(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["generation", "user"], name="one_favourite_per_person")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} likes {self.generation_id}"
