@@ -1,0 +1,27 @@
+from django.contrib import admin
+
+from studio.accounts.models import Invitation, Membership, Team
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ["user"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "created", "api_key_last4"]
+    search_fields = ["name"]
+    # The encrypted key is never shown or edited here: team settings handle it.
+    exclude = ["api_key_encrypted"]
+    readonly_fields = ["api_key_last4", "api_key_set_at"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["team", "role", "email", "created", "expires", "accepted", "revoked"]
+    list_filter = ["role"]
+    exclude = ["token"]
+    raw_id_fields = ["invited_by", "accepted_by"]
