@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import socket
 import time
@@ -12,6 +11,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from studio.videos import storage
 from studio.videos.evolink import (
     MODEL,
     EvolinkClient,
@@ -94,34 +94,14 @@ def test_it_creates_and_queries_a_task_with_typed_fields(make_client, demo_provi
     assert list(demo_provider.server.tasks) == [task.id]
 
 
-def test_it_downloads_a_result_without_sending_the_key(make_client, demo_provider):
+def test_a_result_is_downloaded_without_the_key(make_client, demo_provider):
     client = make_client()
     done = wait_until_finished(client, client.create_task(prompt=PROMPT, duration=3).id)
-    buffer = io.BytesIO()
 
-    size = client.download_result(done.result_url, buffer, max_bytes=50_000_000, allow_private=True)
+    path = storage.fetch(done.result_url, guard=storage.UrlGuard(allow_private=True), max_bytes=50_000_000)
 
-    assert size == len(buffer.getvalue()) > 1000
-    assert buffer.getvalue()[4:8] == b"ftyp"
+    assert path.read_bytes()[4:8] == b"ftyp"
     assert demo_provider.server.file_requests_with_auth == 0
-
-
-def test_it_refuses_result_links_on_private_addresses_unless_allowed(make_client):
-    client = make_client()
-    done = wait_until_finished(client, client.create_task(prompt=PROMPT, duration=3).id)
-
-    with pytest.raises(EvolinkError) as caught:
-        client.download_result(done.result_url, io.BytesIO(), max_bytes=50_000_000)
-    assert caught.value.code == "private_result_url" and caught.value.permanent
-
-
-def test_it_stops_a_result_larger_than_allowed(make_client):
-    client = make_client()
-    done = wait_until_finished(client, client.create_task(prompt=PROMPT, duration=3).id)
-
-    with pytest.raises(EvolinkError) as caught:
-        client.download_result(done.result_url, io.BytesIO(), max_bytes=1000, allow_private=True)
-    assert caught.value.code == "result_too_large"
 
 
 def test_a_failed_task_carries_its_error(make_client, demo_provider):
@@ -446,16 +426,15 @@ def test_a_create_answered_with_malformed_json_has_an_unknown_outcome(make_clien
 # --- Result links expire -------------------------------------------------------------------
 
 
-def test_an_expired_result_link_is_a_permanent_error(make_client, demo_provider):
+def test_an_expired_result_link_is_told_apart_from_a_failure(make_client, demo_provider):
     demo_provider.server.queue_fault("expired", on="create")
     client = make_client()
     done = wait_until_finished(client, client.create_task(prompt=PROMPT, duration=3).id)
     assert done.status == "completed"
 
-    with pytest.raises(EvolinkError) as caught:
-        client.download_result(done.result_url, io.BytesIO(), max_bytes=10**8, allow_private=True)
-    assert caught.value.status in (404, 410)
-    assert caught.value.code == "result_expired" and caught.value.permanent
+    with pytest.raises(storage.ResultExpired) as caught:
+        storage.fetch(done.result_url, guard=storage.UrlGuard(allow_private=True), max_bytes=10**8)
+    assert caught.value.permanent
 
 
 def test_a_result_link_expires_after_its_lifetime(make_client, demo_provider):
@@ -463,9 +442,8 @@ def test_a_result_link_expires_after_its_lifetime(make_client, demo_provider):
     done = wait_until_finished(client, client.create_task(prompt=PROMPT, duration=3).id)
     demo_provider.server.result_ttl = 0  # as if 24 hours had passed
 
-    with pytest.raises(EvolinkError) as caught:
-        client.download_result(done.result_url, io.BytesIO(), max_bytes=10**8, allow_private=True)
-    assert caught.value.status == 410
+    with pytest.raises(storage.ResultExpired):
+        storage.fetch(done.result_url, guard=storage.UrlGuard(allow_private=True), max_bytes=10**8)
 
 
 # --- Tolerant parsing ------------------------------------------------------------------------

@@ -22,17 +22,15 @@ redacted before it is kept.
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import json
 import logging
 import random
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import IO, Any
-from urllib.parse import quote, urljoin, urlsplit
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -408,67 +406,6 @@ class EvolinkClient:
             )
         return self._request("GET", f"/v1/tasks/{quote(task_id, safe='')}")
 
-    def download_result(
-        self,
-        url: str,
-        fp: IO[bytes],
-        *,
-        max_bytes: int,
-        allow_private: bool = False,
-        chunk_size: int = 1024 * 1024,
-    ) -> int:
-        """Stream a result file into fp without the API key; return the byte count.
-
-        Result links expire after 24 hours: 404/403/410 raise a permanent error
-        with code "result_expired". Addresses on private networks are refused
-        unless allow_private (the demo provider runs on loopback). Redirects are
-        followed by hand so each hop is checked.
-        """
-        for _hop in range(5):
-            self._check_result_url(url, allow_private=allow_private)
-            try:
-                with self._http.stream("GET", url, headers={"Accept": "*/*"}) as response:
-                    if response.is_redirect:
-                        url = urljoin(url, response.headers.get("location", ""))
-                        continue
-                    if response.status_code in (403, 404, 410):
-                        raise EvolinkError(
-                            f"the result link answered {response.status_code}; it has probably expired",
-                            status=response.status_code,
-                            code="result_expired",
-                            type="not_found_error",
-                            permanent=True,
-                        )
-                    if response.status_code != 200:
-                        raise EvolinkError(
-                            f"the result link answered {response.status_code}",
-                            status=response.status_code,
-                            permanent=response.status_code < 500 and response.status_code != 429,
-                        )
-                    declared = response.headers.get("content-length")
-                    if declared and declared.isdigit() and int(declared) > max_bytes:
-                        raise EvolinkError(
-                            f"the result is {int(declared)} bytes, more than the {max_bytes} allowed",
-                            code="result_too_large",
-                            permanent=True,
-                        )
-                    written = 0
-                    for chunk in response.iter_bytes(chunk_size):
-                        written += len(chunk)
-                        if written > max_bytes:
-                            raise EvolinkError(
-                                f"the result is more than the {max_bytes} bytes allowed",
-                                code="result_too_large",
-                                permanent=True,
-                            )
-                        fp.write(chunk)
-                    return written
-            except httpx.HTTPError as exc:
-                raise EvolinkError(
-                    f"downloading the result failed: {type(exc).__name__}", status=None, permanent=False
-                ) from None
-        raise EvolinkError("the result link redirected too many times", permanent=True)
-
     # Validation the contract allows us to do before sending anything
 
     @staticmethod
@@ -506,26 +443,6 @@ class EvolinkClient:
         if len(url) > MAX_CALLBACK_URL_LENGTH:
             raise self._invalid("callback_url is longer than 2048 characters", "callback_url")
         return url
-
-    @staticmethod
-    def _check_result_url(url: str, *, allow_private: bool) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise EvolinkError("the result link is not an http(s) URL", code="bad_result_url", permanent=True)
-        if allow_private:
-            return
-        try:
-            infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-        except OSError:
-            raise EvolinkError("the result link's host does not resolve", permanent=False) from None
-        for info in infos:
-            address = ipaddress.ip_address(info[4][0])
-            if not address.is_global:
-                raise EvolinkError(
-                    "the result link points at a private address; refused",
-                    code="private_result_url",
-                    permanent=True,
-                )
 
     # Sending, with retries
 
