@@ -20,21 +20,34 @@ def current_membership(request: HttpRequest) -> Membership | None:
         return None
     if hasattr(request, "_membership_cache"):
         return request._membership_cache
-    memberships = Membership.objects.filter(user=request.user).select_related("team")
-    membership = None
-    if code := request.session.get(SESSION_KEY):
-        membership = memberships.filter(team__code=code).first()
-    if membership is None:
-        membership = memberships.order_by("created", "id").first()
-        if membership is not None:
-            request.session[SESSION_KEY] = str(membership.team.code)
+    # One query for all of them: people belong to a few teams, and the top bar's
+    # team switcher needs the others anyway (other_memberships).
+    memberships = list(
+        Membership.objects.filter(user=request.user).select_related("team").order_by("created", "id")
+    )
+    request._memberships = memberships
+    code = request.session.get(SESSION_KEY)
+    membership = next((m for m in memberships if str(m.team.code) == code), None)
+    if membership is None and memberships:
+        membership = memberships[0]
+        request.session[SESSION_KEY] = str(membership.team.code)
     request._membership_cache = membership
     return membership
+
+
+def other_memberships(request: HttpRequest, membership: Membership) -> list[Membership]:
+    """The person's other teams, by name, for the team switcher."""
+    memberships = getattr(request, "_memberships", None)
+    if memberships is None:  # switch_team changed the team during this request
+        memberships = list(Membership.objects.filter(user=request.user).select_related("team"))
+    others = [m for m in memberships if m.pk != membership.pk]
+    return sorted(others, key=lambda m: m.team.name)
 
 
 def switch_team(request: HttpRequest, membership: Membership) -> None:
     request.session[SESSION_KEY] = str(membership.team.code)
     request._membership_cache = membership
+    request.__dict__.pop("_memberships", None)  # a team created in this request is not in it
 
 
 def member_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

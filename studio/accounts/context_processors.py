@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
-from studio.accounts.access import current_membership
-from studio.accounts.models import Membership
+from studio.accounts.access import current_membership, other_memberships
 from studio.videos.keys import is_demo_mode
 
 
@@ -13,10 +12,5 @@ def team(request: HttpRequest) -> dict:
     context = {"demo_mode": is_demo_mode(membership.team if membership else None)}
     if membership is None:
         return context
-    others = (
-        Membership.objects.filter(user=request.user)
-        .exclude(pk=membership.pk)
-        .select_related("team")
-        .order_by("team__name")
-    )
+    others = other_memberships(request, membership)
     return {**context, "membership": membership, "team": membership.team, "other_memberships": others}

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from django import template
+import hashlib
+from collections.abc import Iterable
 
-from studio.videos.models import IN_FLIGHT, ReviewStatus, Status
+from django import template
+from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.core.cache import cache as django_cache
+from django.template.loader import get_template
+from django.urls import get_script_prefix
+from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
+
+from studio.videos.models import IN_FLIGHT, Generation, ReviewStatus, Status
 
 register = template.Library()
+
+CARD_TEMPLATE = "videos/gallery_card.html"
+# Entries are never stale (the key is what the card shows), so this only
+# bounds how long an unused one sits in a shared cache.
+CARD_TIMEOUT = 24 * 60 * 60
 
 _REVIEW_BADGES = {
     ReviewStatus.IN_REVIEW: "badge-accent",
@@ -59,3 +74,70 @@ def display_name(user) -> str:
 def label(key: str) -> str:
     """A provider's field name for people: "credits_reserved" -> "Credits reserved"."""
     return str(key).replace("_", " ").capitalize()
+
+
+def _template_version(card_template) -> str:
+    """Changes with the card's markup, so a deploy never serves old cards from Redis."""
+    return hashlib.sha256(card_template.template.source.encode()).hexdigest()[:12]
+
+
+def card_cache_key(generation: Generation, version: str, *, fresh: bool = False, oob: bool = False) -> str:
+    """A key made of everything gallery_card.html shows, so a cached card is never stale.
+
+    Nothing in a card is the viewer's except the favourite mark, so viewers
+    with the same mark share the entry. The age ("3 minutes ago") is part of
+    the key, so an entry simply stops being used when the text moves on.
+    """
+    author = generation.author
+    shown = (
+        str(generation.code),
+        generation.updated.isoformat(),
+        generation.created.isoformat(),
+        generation.status,
+        generation.progress,
+        generation.review_status,
+        generation.comment_count,
+        generation.is_favourite,
+        generation.compiled_prompt,
+        generation.error_message,
+        generation.poster.name,
+        bool(generation.video),
+        generation.aspect_ratio,
+        generation.duration,
+        generation.video_duration,
+        (author.first_name, author.last_name, author.email) if author else None,
+        naturaltime(generation.created),
+        fresh,
+        oob,
+        get_language(),
+        timezone.get_current_timezone_name(),
+        get_script_prefix(),
+    )
+    digest = hashlib.sha256(repr(shown).encode()).hexdigest()
+    return f"gcard:{version}:{digest}"
+
+
+@register.simple_tag
+def gallery_cards(cards: Iterable[Generation], *, fresh: bool = False, oob: bool = False) -> SafeString:
+    """The cards, drawn from the cache where possible: one cache round trip per page.
+
+    Drawing a card in the template engine costs about a third of a millisecond;
+    a gallery page has 24 of them and is opened far more often than cards change.
+    """
+    cards = list(cards)
+    if not cards:
+        return mark_safe("")
+    card_template = get_template(CARD_TEMPLATE)
+    version = _template_version(card_template)
+    keyed = [(card_cache_key(card, version, fresh=fresh, oob=oob), card) for card in cards]
+    found = django_cache.get_many([key for key, _ in keyed])
+    drawn: dict[str, str] = {}
+    parts = []
+    for key, card in keyed:
+        html = found.get(key)
+        if html is None:
+            html = drawn[key] = card_template.render({"generation": card, "fresh": fresh, "oob": oob})
+        parts.append(html)
+    if drawn:
+        django_cache.set_many(drawn, CARD_TIMEOUT)
+    return mark_safe("".join(parts))  # noqa: S308 - each part is the card template's escaped output
