@@ -30,7 +30,9 @@ def _get_generation_for_user(request: HttpRequest, code: uuid.UUID | str) -> tup
         code = uuid.UUID(str(code))
     except ValueError:
         raise Http404("No such generation") from None
-    generation = get_object_or_404(Generation.objects.select_related("team", "author"), team=request.team, code=code)
+    generation = get_object_or_404(
+        Generation.objects.select_related("team", "author"), team=request.team, code=code
+    )
     return generation, request.membership.can_generate
 
 
