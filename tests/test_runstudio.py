@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -61,6 +62,9 @@ def test_runstudio_serves_the_studio_and_stops_everything_on_a_signal(tmp_path, 
         assert "Demo mode" in page.text
         css = httpx.get(f"http://127.0.0.1:{port}/static/css/studio.css")
         assert css.status_code == 200
+        # A provider callback is answered, and its secret token stays out of the access log.
+        hook = httpx.post(f"http://127.0.0.1:{port}/hooks/evolink/{uuid.uuid4()}/sEcReTtOkEn42/", json={})
+        assert hook.status_code == 204
         # In demo mode the demo provider answers too (401 without a key).
         assert wait_for(f"http://127.0.0.1:{demo_port}/v1/tasks/task-unified-1-x").status_code == 401
         studio.send_signal(stop_signal)
@@ -70,6 +74,8 @@ def test_runstudio_serves_the_studio_and_stops_everything_on_a_signal(tmp_path, 
             os.killpg(studio.pid, signal.SIGKILL)
     assert f"open http://localhost:{port}/" in output
     assert "Stopped." in output
+    assert "/hooks/evolink/[redacted]" in output
+    assert "sEcReTtOkEn42" not in output
     assert studio.returncode == 0
     # Nothing it started is left listening.
     for p in (port, demo_port):

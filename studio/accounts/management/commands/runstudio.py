@@ -51,6 +51,7 @@ class Command(BaseCommand):
                 "--threads", "4",
                 "--timeout", "120",
                 "--access-logfile", "-",
+                "--logger-class", "studio.lib.gunicorn_logging.RedactingLogger",
             ],
         }  # fmt: skip
         if not no_worker:
