@@ -53,6 +53,39 @@
     if (media) stop(media);
   });
 
+  // The live refresh sends the version of the finished cards near the
+  // viewport (hx-include picks .gcard.is-near), so a teammate's review or
+  // comment shows up where the person is looking, and the request stays small
+  // however many pages they loaded. A card scrolled into view is checked on
+  // the next refresh. Cards swapped in by htmx are new elements: watch them too.
+  var near = window.IntersectionObserver
+    ? new IntersectionObserver(
+        function (entries) {
+          entries.forEach(function (entry) {
+            entry.target.classList.toggle("is-near", entry.isIntersecting);
+          });
+        },
+        { rootMargin: "25% 0px" }
+      )
+    : null;
+
+  function watchCards(root) {
+    if (!near || !root.querySelectorAll) return;
+    if (root.matches && root.matches("article.gcard")) near.observe(root);
+    root.querySelectorAll("article.gcard").forEach(function (card) {
+      near.observe(card);
+    });
+  }
+
+  document.addEventListener("htmx:load", function (event) {
+    watchCards(event.target);
+  });
+  // A card replaced or deleted by a swap: let the observer forget it.
+  document.addEventListener("htmx:beforeCleanupElement", function (event) {
+    if (near && event.target.matches && event.target.matches("article.gcard")) near.unobserve(event.target);
+  });
+  watchCards(document);
+
   // Nobody is looking at a hidden tab: skip the refresh until it is shown,
   // then ask at once.
   document.addEventListener("htmx:beforeRequest", function (event) {

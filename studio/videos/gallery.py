@@ -6,8 +6,9 @@ The gallery must open fast with tens of thousands of generations, so:
 - the comment count and "is it my favourite" are correlated subqueries, so
   they are computed for the page's rows only and the number of queries per
   page stays the same whatever the number of cards;
-- the live refresh asks about the few in-flight cards on screen and about
-  cards newer than the newest one shown, both indexed look-ups.
+- the live refresh asks about the cards on screen (in-flight ones by status
+  and progress, finished ones near the viewport by version) and about cards
+  newer than the newest one shown, both indexed look-ups.
 """
 
 from __future__ import annotations
@@ -57,8 +58,11 @@ CARD_FIELDS = (
     "author__last_name",
     "author__email",
 )
-# The live refresh looks at no more in-flight cards than this per request.
+# The live refresh looks at no more in-flight cards than this per request,
 MAX_WATCHED = 60
+# nor more finished ones (gallery.js sends those near the viewport), which keeps
+# the request line short (gunicorn refuses lines over 4 KB).
+MAX_SEEN = 40
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 STATUS_GROUPS: dict[str, tuple[str, ...]] = {
@@ -274,8 +278,8 @@ def gallery_page(
 @dataclass
 class Changes:
     new_cards: list[Generation]  # newest first, to put at the top of the grid
-    changed_cards: list[Generation]  # in-flight cards on screen that moved on, still matching
-    gone_codes: list[str]  # cards on screen that no longer match the filters
+    changed_cards: list[Generation]  # cards on screen that moved on or changed, still matching
+    gone_codes: list[str]  # cards on screen deleted, or that no longer match the filters
     top: str | None  # the cursor of the newest card now on screen
     overflow: bool  # more new cards than one page: better to reload the results
 
@@ -297,14 +301,50 @@ def parse_watch(values: list[str]) -> dict[str, tuple[str, int]]:
     return watched
 
 
+def card_version(updated: dt.datetime) -> str:
+    """A short token for a card's `updated`, which moves whenever what the card shows changes.
+
+    Services that change a finished card (review status, comments) move
+    `updated` in the same transaction; the favourite mark is the viewer's own
+    and is not part of it.
+    """
+    micros = (updated - _EPOCH) // dt.timedelta(microseconds=1)
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    token = ""
+    while micros > 0:
+        micros, digit = divmod(micros, 36)
+        token = digits[digit] + token
+    return token or "0"
+
+
+def parse_seen(values: list[str]) -> dict[str, str]:
+    """{code: version} from the "code.version" values finished cards send."""
+    seen: dict[str, str] = {}
+    for value in values[:MAX_SEEN]:
+        code, _, version = value.partition(".")
+        try:
+            seen[str(uuid.UUID(code))] = version[:16]
+        except ValueError:
+            continue
+    return seen
+
+
 def gallery_changes(
-    *, team: Team, user: User, filters: Filters, top: str | None, watched: dict[str, tuple[str, int]]
+    *,
+    team: Team,
+    user: User,
+    filters: Filters,
+    top: str | None,
+    watched: dict[str, tuple[str, int]],
+    seen: dict[str, str] | None = None,
 ) -> Changes:
-    """What the gallery on screen is missing: new cards and in-flight cards that moved.
+    """What the gallery on screen is missing: new cards, and cards on screen that changed or went.
 
     Asked every few seconds by every open gallery, so the usual answer, nothing,
-    costs two small indexed queries; full cards are loaded only for what changed.
+    costs two small indexed queries (the second by code, for the cards on
+    screen only); full cards are loaded only for what changed.
     """
+    seen = seen or {}
     plain = apply_filters(Generation.objects.filter(team=team), filters, user)
     new_ids: list[int] = []
     overflow = False
@@ -319,18 +359,24 @@ def gallery_changes(
 
     changed_codes: list[uuid.UUID] = []
     gone_codes: list[str] = []
-    if watched:
+    if watched or seen:
+        # Another team's codes are simply not found: they come back as deletes
+        # of what the client sent, never as cards.
         states = {
-            str(code): (code, status, progress)
-            for code, status, progress in Generation.objects.filter(
-                team=team, code__in=list(watched)
-            ).values_list("code", "status", "progress")
+            str(code): (code, status, progress, updated)
+            for code, status, progress, updated in Generation.objects.filter(
+                team=team, code__in=list({*watched, *seen})
+            ).values_list("code", "status", "progress", "updated")
         }
-        for code, (status, progress) in watched.items():
+        for code in {**watched, **seen}:
             if code not in states:
                 gone_codes.append(code)  # deleted since the page was drawn
-            elif states[code][1:] != (status, progress):
-                changed_codes.append(states[code][0])
+                continue
+            uuid_code, status, progress, updated = states[code]
+            if (code in watched and watched[code] != (status, progress)) or (
+                code in seen and seen[code] != card_version(updated)
+            ):
+                changed_codes.append(uuid_code)
         if changed_codes and filters.active:
             matching = set(plain.filter(code__in=changed_codes).values_list("code", flat=True))
             gone_codes += [str(code) for code in changed_codes if code not in matching]

@@ -17,6 +17,16 @@ from studio.videos.models import Comment, Favourite, Generation, ReviewEvent, Re
 MAX_COMMENT_LENGTH = 4000
 
 
+def _card_changed(generation_id: int) -> None:
+    """Moves `updated` on when what the gallery card shows changed (the comment count).
+
+    Open galleries send the version of each card they show and get back only
+    the cards whose `updated` moved (gallery.gallery_changes). A queryset
+    update, so nothing else on the row is written over.
+    """
+    Generation.objects.filter(pk=generation_id).update(updated=timezone.now())
+
+
 def set_review_status(*, generation: Generation, actor: User, status: str) -> ReviewEvent | None:
     """Moves the review on and records who did it; None when nothing changed."""
     status = ReviewStatus(status)
@@ -36,7 +46,12 @@ def add_comment(*, generation: Generation, author: User, body: str, at_seconds: 
     if at_seconds is not None and generation.video_duration:
         # The player can report a position a hair past the end.
         at_seconds = min(at_seconds, generation.video_duration)
-    return Comment.objects.create(generation=generation, author=author, body=body, at_seconds=at_seconds)
+    with transaction.atomic():
+        comment = Comment.objects.create(
+            generation=generation, author=author, body=body, at_seconds=at_seconds
+        )
+        _card_changed(generation.pk)
+    return comment
 
 
 def edit_comment(*, comment: Comment, body: str) -> Comment:
@@ -47,7 +62,9 @@ def edit_comment(*, comment: Comment, body: str) -> Comment:
 
 
 def delete_comment(*, comment: Comment) -> None:
-    comment.delete()
+    with transaction.atomic():
+        comment.delete()
+        _card_changed(comment.generation_id)
 
 
 def toggle_favourite(*, generation: Generation, user: User) -> bool:

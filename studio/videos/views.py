@@ -59,7 +59,7 @@ def _get_comment_for_user(request: HttpRequest, code: uuid.UUID) -> tuple[Commen
 # --- Gallery --------------------------------------------------------------------
 
 # Query parameters that are about paging or the live refresh, not filters.
-_NOT_FILTERS = ("after", "top", "watch")
+_NOT_FILTERS = ("after", "top", "watch", "seen")
 
 
 def _filters_from(
@@ -117,6 +117,7 @@ def gallery_changes(request: HttpRequest) -> HttpResponse:
         filters=filters,
         top=top,
         watched=gallery.parse_watch(request.GET.getlist("watch")),
+        seen=gallery.parse_seen(request.GET.getlist("seen")),
     )
     if changes.overflow:
         return HttpResponseClientRefresh()

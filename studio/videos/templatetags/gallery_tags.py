@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
+from studio.videos import gallery
 from studio.videos.models import IN_FLIGHT, Generation, ReviewStatus, Status
 
 register = template.Library()
@@ -39,6 +40,12 @@ def clock(seconds: float | None) -> str:
     whole = int(seconds)
     minutes, secs = divmod(whole, 60)
     return f"{minutes}:{secs:02d}"
+
+
+@register.filter
+def card_version(updated) -> str:
+    """What a finished card sends to the live refresh: see gallery.card_version."""
+    return gallery.card_version(updated)
 
 
 @register.filter
