@@ -193,3 +193,41 @@ def test_filters_live_in_the_url(page, team_a, alice):
     page.goto(page.url)
     expect(page.get_by_text("Nothing matches these filters")).to_be_visible()
     expect(page.locator("select[name=aspect]")).to_have_value("16:9")
+
+
+def test_a_teammate_s_review_reaches_an_open_gallery(new_page, team_a, alice, bob):
+    generation = make_ready_generation(team_a, alice, prompt="A red fox trots through fresh snow")
+    doomed = make_ready_generation(team_a, alice, prompt="An outtake nobody wants")
+    bob_page = new_page()
+    sign_in(bob_page, "bob@example.org")
+    bob_page.goto("/")
+    card = bob_page.locator(f"#card-{generation.code}")
+    expect(card.locator(".gcard-top .badge")).to_have_text("In review")
+    expect(card.locator(".gcard-comments")).to_have_attribute("title", "0 comments")
+    # Marks this document: if the gallery reloaded, the mark would be gone.
+    bob_page.evaluate("window.__stillTheSamePage = true")
+
+    # alice, on the video's page, comments and approves.
+    alice_page = new_page()
+    sign_in(alice_page, "alice@example.org")
+    alice_page.goto(f"/videos/{generation.code}/")
+    alice_page.get_by_label("Comment", exact=True).fill("Ship it")
+    alice_page.get_by_role("button", name="Comment", exact=True).click()
+    expect(alice_page.locator("li.comment")).to_contain_text("Ship it")
+    alice_page.get_by_role("button", name="Approve").click()
+    expect(alice_page.locator("#review .history")).to_contain_text("Approved by Alice Adams")
+
+    # bob's card follows within a refresh or two, in place.
+    expect(card.locator(".gcard-top .badge")).to_have_text("Approved", timeout=10_000)
+    expect(card.locator(".gcard-comments")).to_have_attribute("title", "1 comment")
+    expect(card.locator(".gcard-comments")).to_contain_text("1")
+
+    # alice deletes the outtake; it leaves bob's gallery too.
+    alice_page.goto(f"/videos/{doomed.code}/")
+    alice_page.once("dialog", lambda dialog: dialog.accept())
+    alice_page.get_by_role("button", name="Delete").click()
+    alice_page.wait_for_url("**/")
+    expect(bob_page.locator(f"#card-{doomed.code}")).to_have_count(0, timeout=10_000)
+    expect(bob_page.locator("article.gcard")).to_have_count(1)
+    assert bob_page.evaluate("window.__stillTheSamePage") is True
+    screenshot(bob_page, "gallery-live-approved")
