@@ -217,3 +217,20 @@ def test_queries_of_the_partial_do_not_grow_with_the_team(
     assert len(shown["seen"]) == gallery.PAGE_SIZE
     with django_assert_max_num_queries(5):
         assert changes(charlie_client, shown).status_code == 204
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="reads SQLite's query plans")
+def test_cards_on_screen_are_looked_up_by_code_not_by_walking_the_team(bob_client, team_a, alice):
+    for _ in range(30):
+        make_generation(team_a, alice, status=Status.READY)
+    shown = open_gallery(bob_client)
+    review.set_review_status(generation=team_a.generations.first(), actor=alice, status=ReviewStatus.APPROVED)
+    with CaptureQueriesContext(connection) as queries:
+        assert changes(bob_client, {**shown, "q": "fox"}).status_code == 200
+    by_code = [q["sql"] for q in queries if '"videos_generation"."code" IN' in q["sql"]]
+    assert len(by_code) == 3  # the states, the filter check, the changed card
+    with connection.cursor() as cursor:
+        for sql in by_code:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
+            plan = " ".join(row[3] for row in cursor.fetchall())
+            assert "(code=?)" in plan, plan

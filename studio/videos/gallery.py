@@ -20,7 +20,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.models import User
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -195,7 +195,21 @@ def decode_cursor(value: str | None) -> tuple[dt.datetime, int] | None:
         return None
 
 
-def annotated(team: Team, user: User) -> QuerySet[Generation]:
+def team_generations(team: Team, *, by_key: bool = False) -> QuerySet[Generation]:
+    """The team's generations; by_key for look-ups of a few rows by code or id.
+
+    Given a plain team_id = ?, SQLite walks the team's whole (team, created)
+    index even when the rows are named by code or id (about 5 ms at 10,000
+    generations). "team_id + 0" keeps the team check in SQL but out of the
+    index choice, so such a look-up rides the unique index on code or the
+    primary key and costs the same whatever the size of the team.
+    """
+    if by_key:
+        return Generation.objects.alias(team_key=F("team_id") + 0).filter(team_key=team.pk)
+    return Generation.objects.filter(team=team)
+
+
+def annotated(team: Team, user: User, *, by_key: bool = False) -> QuerySet[Generation]:
     """The team's generations with everything a card shows, in one query.
 
     Only the columns gallery_card.html uses are loaded: turning forty columns
@@ -210,7 +224,7 @@ def annotated(team: Team, user: User) -> QuerySet[Generation]:
         .values("count")
     )
     return (
-        Generation.objects.filter(team=team)
+        team_generations(team, by_key=by_key)
         .select_related("author")
         .only(*CARD_FIELDS)
         .annotate(
@@ -362,11 +376,12 @@ def gallery_changes(
     if watched or seen:
         # Another team's codes are simply not found: they come back as deletes
         # of what the client sent, never as cards.
+        on_screen = team_generations(team, by_key=True).filter(code__in=list({*watched, *seen})).order_by()
         states = {
             str(code): (code, status, progress, updated)
-            for code, status, progress, updated in Generation.objects.filter(
-                team=team, code__in=list({*watched, *seen})
-            ).values_list("code", "status", "progress", "updated")
+            for code, status, progress, updated in on_screen.values_list(
+                "code", "status", "progress", "updated"
+            )
         }
         for code in {**watched, **seen}:
             if code not in states:
@@ -378,7 +393,8 @@ def gallery_changes(
             ):
                 changed_codes.append(uuid_code)
         if changed_codes and filters.active:
-            matching = set(plain.filter(code__in=changed_codes).values_list("code", flat=True))
+            still = apply_filters(team_generations(team, by_key=True), filters, user)
+            matching = set(still.filter(code__in=changed_codes).values_list("code", flat=True))
             gone_codes += [str(code) for code in changed_codes if code not in matching]
             changed_codes = [code for code in changed_codes if code in matching]
 
@@ -386,10 +402,13 @@ def gallery_changes(
     # than the two look-ups above.
     new_cards: list[Generation] = []
     if new_ids:
-        new_cards = list(annotated(team, user).filter(pk__in=new_ids).order_by("-created", "-id"))
+        by_id = annotated(team, user, by_key=True).filter(pk__in=new_ids)
+        new_cards = list(by_id.order_by("-created", "-id"))
     new_codes = {card.code for card in new_cards}
     changed_codes = [code for code in changed_codes if code not in new_codes]
-    changed_cards = list(annotated(team, user).filter(code__in=changed_codes)) if changed_codes else []
+    changed_cards = []
+    if changed_codes:
+        changed_cards = list(annotated(team, user, by_key=True).filter(code__in=changed_codes).order_by())
     if new_cards:
         top = encode_cursor(new_cards[0])
     return Changes(new_cards, changed_cards, gone_codes, top, overflow)
