@@ -6,6 +6,8 @@ show its last four characters, and nothing here logs or echoes it.
 
 from __future__ import annotations
 
+import uuid
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -26,11 +28,15 @@ def _manager_team(request: HttpRequest) -> Team:
     The forms carry the team's code: a tab left open on another team, or a
     forged code for someone else's team, must not change the current team.
     """
-    code = request.POST.get("team", "")
-    if code and code != str(request.team.code):
-        if not Membership.objects.filter(team__code=code, user=request.user).exists():
-            raise Http404("No such team.")
-        raise PermissionDenied("This form belongs to another of your teams; reload the page.")
+    if raw := request.POST.get("team", ""):
+        try:
+            code = uuid.UUID(raw)
+        except ValueError:  # a tampered form: as unknown as someone else's team
+            raise Http404("No such team.") from None
+        if code != request.team.code:
+            if not Membership.objects.filter(team__code=code, user=request.user).exists():
+                raise Http404("No such team.")
+            raise PermissionDenied("This form belongs to another of your teams; reload the page.")
     if not request.membership.is_manager:
         raise PermissionDenied("Only owners and admins manage the team's EvoLink key.")
     return request.team

@@ -1,7 +1,15 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, register_converter
+from django.urls.converters import StringConverter
 
 from studio.accounts import keys, views
+
+
+class InvitationTokenConverter(StringConverter):
+    regex = views.INVITATION_LINK_SHAPE
+
+
+register_converter(InvitationTokenConverter, "invitation_token")
 
 urlpatterns = [
     path("login/", views.SignInView.as_view(), name="login"),
@@ -46,12 +54,14 @@ urlpatterns = [
     path("team/switch/", views.team_switch, name="team_switch"),
     path("team/leave/", views.team_leave, name="team_leave"),
     path("team/invitations/", views.invitation_create, name="invitation_create"),
-    path("team/invitations/<str:token>/revoke/", views.invitation_revoke, name="invitation_revoke"),
+    path(
+        "team/invitations/<invitation_token:token>/revoke/", views.invitation_revoke, name="invitation_revoke"
+    ),
     path("team/members/<uuid:code>/role/", views.member_role, name="member_role"),
     path("team/members/<uuid:code>/remove/", views.member_remove, name="member_remove"),
     path("team/key/", keys.team_key_save, name="team_key_save"),
     path("team/key/remove/", keys.team_key_remove, name="team_key_remove"),
     path("team/key/test/", keys.team_key_test, name="team_key_test"),
     path("teams/new/", views.team_create, name="team_create"),
-    path("invite/<str:token>/", views.invitation, name="invitation"),
+    path("invite/<invitation_token:token>/", views.invitation, name="invitation"),
 ]

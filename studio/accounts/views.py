@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.contrib import messages
@@ -7,6 +8,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -18,6 +20,16 @@ from studio.accounts.forms import InvitationForm, RoleForm, SignInForm, SignUpFo
 from studio.accounts.models import ROLE_HELP, Invitation, Membership, Role
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+# What secrets.token_urlsafe makes; the URLs only match this, and query strings are
+# checked against it too (PostgreSQL refuses a NUL byte in a query: a 500, not a 404).
+INVITATION_LINK_SHAPE = r"[A-Za-z0-9_-]{1,64}"
+
+
+def _find_invitation(invitations: QuerySet[Invitation], token: str) -> Invitation | None:
+    """The invitation a token from a query string names, if it could be one."""
+    if not re.fullmatch(INVITATION_LINK_SHAPE, token):
+        return None
+    return invitations.filter(token=token).first()
 
 
 def _require_manager(request: HttpRequest) -> None:
@@ -53,7 +65,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect("home")
     invitation = None
     if token := request.GET.get("invite"):
-        invitation = Invitation.objects.select_related("team").filter(token=token).first()
+        invitation = _find_invitation(Invitation.objects.select_related("team"), token)
     form = SignUpForm(request.POST or None, initial={"email": invitation.email if invitation else ""})
     if request.method == "POST" and form.is_valid():
         user = services.create_account(
@@ -113,7 +125,7 @@ def team_settings(request: HttpRequest) -> HttpResponse:
         "new_invitation": None,
     }
     if code := request.GET.get("invited"):
-        context["new_invitation"] = invitations.filter(token=code).first()
+        context["new_invitation"] = _find_invitation(invitations, code)
     return render(request, "accounts/team_settings.html", context)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.models import User
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -64,6 +65,10 @@ MAX_WATCHED = 60
 # the request line short (gunicorn refuses lines over 4 KB).
 MAX_SEEN = 40
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_DAYS = [
+    MinValueValidator(dt.date(2000, 1, 1), "Choose a day in 2000 or later."),
+    MaxValueValidator(dt.date(2999, 12, 31), "Choose a day before the year 3000."),
+]
 
 STATUS_GROUPS: dict[str, tuple[str, ...]] = {
     "in_progress": tuple(IN_FLIGHT),
@@ -97,8 +102,13 @@ class GalleryFilterForm(forms.Form):
         required=False, label="Duration", choices=[("", "Any length"), *Duration.choices]
     )
     favourites = forms.BooleanField(required=False, label="Only my favourites")
-    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    # Bounded: a day like 9999-12-31 is a valid date, but "the day after" is not.
+    start = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}), validators=_DAYS
+    )
+    end = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}), validators=_DAYS
+    )
     sort = forms.ChoiceField(
         required=False, label="Sort", choices=[("newest", "Newest first"), ("oldest", "Oldest first")]
     )
