@@ -526,3 +526,41 @@ def test_a_post_without_the_csrf_token_is_refused(name, world):
     outcome = send(client, "alice", "POST", url or reverse(name), route.body)
     assert outcome.status == 403, outcome
     assert outcome.changed == []
+
+
+# --- Bad input: a clear message, and nothing typed is lost ------------------------
+
+TYPED = "Typed-by-hand-4711"
+KEEPS_WHAT_WAS_TYPED = [
+    ("compose", None, {**COMPOSE, "prompt": f"{TYPED} " + "fox " * 600}, "the limit is"),
+    ("comment_add", "generation", {"body": f"{TYPED} " + "y" * 4001}, "at most 4000"),
+    ("comment_add", "generation", {"body": f"{TYPED} keep me", "at_seconds": "abc"}, "could not be read"),
+    ("comment_add", "generation", {"body": f"{TYPED}\x00"}, "Null characters are not allowed"),
+    ("comment_edit", "comment", {"body": f"{TYPED} " + "y" * 4001}, "at most 4000"),
+    ("team_rename", None, {"name": f"{TYPED} " + "z" * 100}, "at most 100"),
+    ("invitation_create", None, {"role": "creator", "email": f"{TYPED} not an address"}, "valid email"),
+    ("invitation_create", None, {"role": "overlord", "email": f"{TYPED}@example.org"}, "valid choice"),
+    (
+        "signup",
+        None,
+        {"name": f"{TYPED}", "email": "nope", "password": "a long pass phrase 42"},
+        "valid email",
+    ),
+]
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+@pytest.mark.parametrize(("name", "target", "data", "message"), KEEPS_WHAT_WAS_TYPED)
+def test_bad_input_gets_a_message_and_keeps_what_was_typed(world, name, target, data, message, htmx):
+    route = ROUTES[name]
+    if htmx and not route.htmx:
+        pytest.skip("no fragment for this form")
+    client = Client()
+    if name != "signup":
+        client.force_login(world.alice)
+    url = reverse(name, args=[world.objects(target)["A"]]) if target else reverse(name)
+    outcome = send(client, "alice", "POST", url, data, htmx=htmx)
+    html = outcome.content.decode()
+    assert outcome.status in (200, 400), outcome
+    assert TYPED in html and message in html, outcome
+    assert outcome.changed == []

@@ -109,6 +109,17 @@ def team_switch(request: HttpRequest) -> HttpResponse:
 
 @member_required
 def team_settings(request: HttpRequest) -> HttpResponse:
+    return _settings_page(request)
+
+
+def _settings_page(
+    request: HttpRequest,
+    *,
+    name_form: TeamNameForm | None = None,
+    invite_form: InvitationForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The team settings page; a form that was refused comes back with its errors and values."""
     team = request.team
     is_owner = request.membership.role == Role.OWNER
     members = team.memberships.select_related("user").order_by("created", "id")
@@ -118,15 +129,15 @@ def team_settings(request: HttpRequest) -> HttpResponse:
     context = {
         "members": members,
         "invitations": invitations,
-        "name_form": TeamNameForm(initial={"name": team.name}),
-        "invite_form": InvitationForm(include_owner=is_owner),
+        "name_form": TeamNameForm(initial={"name": team.name}) if name_form is None else name_form,
+        "invite_form": InvitationForm(include_owner=is_owner) if invite_form is None else invite_form,
         "role_choices": [(v, lbl) for v, lbl in Role.choices if is_owner or v != Role.OWNER],
         "role_help": [(Role(v).label, ROLE_HELP[v]) for v in Role.values],
         "new_invitation": None,
     }
     if code := request.GET.get("invited"):
         context["new_invitation"] = _find_invitation(invitations, code)
-    return render(request, "accounts/team_settings.html", context)
+    return render(request, "accounts/team_settings.html", context, status=status)
 
 
 def invitation_link(request: HttpRequest, invitation: Invitation) -> str:
@@ -138,12 +149,11 @@ def invitation_link(request: HttpRequest, invitation: Invitation) -> str:
 def team_rename(request: HttpRequest) -> HttpResponse:
     _require_manager(request)
     form = TeamNameForm(request.POST)
-    if form.is_valid():
-        request.team.name = form.cleaned_data["name"]
-        request.team.save(update_fields=["name"])
-        messages.success(request, "Team renamed.")
-    else:
-        messages.error(request, " ".join(form.errors.get("name", ["Check the team name."])))
+    if not form.is_valid():
+        return _settings_page(request, name_form=form, status=400)
+    request.team.name = form.cleaned_data["name"]
+    request.team.save(update_fields=["name"])
+    messages.success(request, "Team renamed.")
     return redirect("team_settings")
 
 
@@ -153,8 +163,7 @@ def invitation_create(request: HttpRequest) -> HttpResponse:
     _require_manager(request)
     form = InvitationForm(request.POST, include_owner=request.membership.role == Role.OWNER)
     if not form.is_valid():
-        messages.error(request, "That invitation could not be created: " + form.errors.as_text())
-        return redirect("team_settings")
+        return _settings_page(request, invite_form=form, status=400)
     try:
         invitation = services.invite(
             team=request.team,

@@ -22,7 +22,9 @@ def _card_changed(generation_id: int) -> None:
 
     Open galleries send the version of each card they show and get back only
     the cards whose `updated` moved (gallery.gallery_changes). A queryset
-    update, so nothing else on the row is written over.
+    update, so nothing else on the row is written over. On a row still in
+    flight this also makes a worker's claim taken from an older read miss
+    (`updated` is its version): the next sweep takes the row instead.
     """
     Generation.objects.filter(pk=generation_id).update(updated=timezone.now())
 
@@ -124,7 +126,14 @@ class CommentForm(forms.Form):
     )
     # Filled in by static/js/player.js from the player's position when the
     # "at 0:04" box is ticked; empty means a comment about the whole video.
-    at_seconds = forms.FloatField(required=False, min_value=0, widget=forms.HiddenInput)
+    at_seconds = forms.FloatField(
+        required=False,
+        min_value=0,
+        widget=forms.HiddenInput,
+        error_messages=dict.fromkeys(
+            ("invalid", "min_value"), "The moment in the video could not be read; untick “at” and try again."
+        ),
+    )
 
 
 class ReviewForm(forms.Form):

@@ -262,11 +262,13 @@ def comment_add(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
             body=form.cleaned_data["body"],
             at_seconds=form.cleaned_data["at_seconds"],
         )
+        if not request.htmx:
+            return _back_to(generation, "#comments")
         form = CommentForm()
     elif not request.htmx:
-        messages.error(request, " ".join(form.errors.get("body", ["The comment could not be saved."])))
-    if not request.htmx:
-        return _back_to(generation, "#comments")
+        # The page again, with the error next to the comment and the comment still there.
+        context = _detail_context(request, generation, can_change, comment_form=form)
+        return render(request, "videos/detail.html", context, status=400)
     context = _detail_context(request, generation, can_change, comment_form=form)
     return render(request, "videos/detail_comments.html", context)
 
