@@ -43,6 +43,11 @@ def _get_membership_for_manager(request: HttpRequest, code) -> Membership:
     return get_object_or_404(Membership.objects.select_related("user"), code=code, team=request.team)
 
 
+def _get_invitation_for_manager(request: HttpRequest, token: str) -> Invitation:
+    _require_manager(request)
+    return get_object_or_404(Invitation, token=token, team=request.team)
+
+
 def locked_out(request: HttpRequest, credentials: dict | None = None, *args, **kwargs) -> HttpResponse:
     """What django-axes shows after too many failed sign-ins for one account and address."""
     form = SignInForm(request, initial={"username": request.POST.get("username", "")})
@@ -187,8 +192,7 @@ def invitation_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 @member_required
 def invitation_revoke(request: HttpRequest, token: str) -> HttpResponse:
-    _require_manager(request)
-    invitation = get_object_or_404(Invitation, token=token, team=request.team)
+    invitation = _get_invitation_for_manager(request, token)
     invitation.revoke()
     messages.success(request, "Invitation revoked: the link no longer works.")
     return redirect("team_settings")
