@@ -65,6 +65,8 @@ def test_runstudio_serves_the_studio_and_stops_everything_on_a_signal(tmp_path, 
         # A provider callback is answered, and its secret token stays out of the access log.
         hook = httpx.post(f"http://127.0.0.1:{port}/hooks/evolink/{uuid.uuid4()}/sEcReTtOkEn42/", json={})
         assert hook.status_code == 204
+        assert httpx.get(f"http://127.0.0.1:{port}/invite/iNvItEtOkEn42/").status_code == 404
+        assert httpx.get(f"http://127.0.0.1:{port}/signup/?invite=iNvItEtOkEn42").status_code == 200
         # In demo mode the demo provider answers too (401 without a key).
         assert wait_for(f"http://127.0.0.1:{demo_port}/v1/tasks/task-unified-1-x").status_code == 401
         studio.send_signal(stop_signal)
@@ -76,6 +78,10 @@ def test_runstudio_serves_the_studio_and_stops_everything_on_a_signal(tmp_path, 
     assert "Stopped." in output
     assert "/hooks/evolink/[redacted]" in output
     assert "sEcReTtOkEn42" not in output
+    assert "/invite/[redacted]" in output
+    # (Django itself logs "Not Found" for an unknown invitation; an unknown token grants nothing.)
+    access_log = [line for line in output.splitlines() if line.startswith("127.0.0.1 ")]
+    assert not any("iNvItEtOkEn42" in line for line in access_log)
     assert studio.returncode == 0
     # Nothing it started is left listening.
     for p in (port, demo_port):
