@@ -32,4 +32,4 @@ USER studio
 VOLUME ["/data"]
 EXPOSE 8000
 
-CMD ["gunicorn", "studio.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--timeout", "120", "--access-logfile", "-", "--logger-class", "studio.lib.gunicorn_logging.RedactingLogger"]
+CMD ["gunicorn", "studio.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--timeout", "120", "--limit-request-line", "8190", "--access-logfile", "-", "--logger-class", "studio.lib.gunicorn_logging.RedactingLogger"]

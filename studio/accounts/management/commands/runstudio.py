@@ -50,6 +50,8 @@ class Command(BaseCommand):
                 "--workers", str(web_workers),
                 "--threads", "4",
                 "--timeout", "120",
+                # The gallery's live refresh names the cards on screen in its query string.
+                "--limit-request-line", "8190",
                 "--access-logfile", "-",
                 "--logger-class", "studio.lib.gunicorn_logging.RedactingLogger",
             ],
