@@ -12,7 +12,6 @@ import pytest
 from django.utils import timezone
 
 from studio.videos import tasks
-from studio.videos.evolink import EvolinkClient
 from studio.videos.models import Generation, Status
 from tests.test_pipeline import new_generation, reload, wait_for_provider
 
@@ -158,15 +157,14 @@ def test_a_callback_naming_another_task_is_ignored(
 
 
 @pytest.fixture
-def http_callbacks(studio_on_demo_provider, settings, monkeypatch):
-    """Callbacks over plain http: the studio's test setting, and the client's https check relaxed.
+def http_callbacks(studio_on_demo_provider, settings):
+    """Callbacks over plain http to the live server: the studio's test-only setting.
 
-    The real client refuses non-https callback URLs, as the provider does; the
-    demo provider here accepts them (allow_insecure_callbacks).
+    It lets the client send an http callback URL; the demo provider here
+    accepts it (allow_insecure_callbacks), where the real provider would not.
     """
     settings.STUDIO_CALLBACKS_ALLOW_HTTP = True
     settings.STUDIO_MIN_POLL_SECONDS = 3
-    monkeypatch.setattr(EvolinkClient, "_check_callback_url", lambda self, url: url)
     return studio_on_demo_provider
 
 

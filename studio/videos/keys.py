@@ -98,6 +98,7 @@ def client_for_team(team: Team | None, **options: object) -> EvolinkClient:
     options = {
         "connect_timeout": settings.EVOLINK_CONNECT_TIMEOUT,
         "read_timeout": settings.EVOLINK_READ_TIMEOUT,
+        "allow_http_callbacks": settings.STUDIO_CALLBACKS_ALLOW_HTTP,
         **options,
     }
     if is_demo_mode(team):
