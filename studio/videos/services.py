@@ -281,7 +281,7 @@ def _submit(generation: Generation, clients: _Clients | None) -> bool:
         next_poll_at=timezone.now() + timedelta(seconds=first_poll_delay(estimated)),
     )
     log.info("Generation %s submitted as %s (estimated %ss)", generation.code, task.id, estimated)
-    if task.status in ("completed", "failed", "cancelled"):
+    if task.is_finished:
         # Unusual but harmless: read it back properly at once.
         _poll(generation, clients)
     return True
