@@ -23,7 +23,10 @@
     document.querySelectorAll("[data-comment-form]").forEach(function (form) {
       var toggle = form.querySelector("[data-at-toggle]");
       var field = form.querySelector("[name=at_seconds]");
-      if (field) field.value = toggle && toggle.checked && video ? now.toFixed(2) : "";
+      // Until the person has played or moved the video there is no moment to point at:
+      // a comment written before watching is about the whole clip, not about 0:00.
+      var watched = video && (now > 0 || video.played.length > 0);
+      if (field) field.value = toggle && toggle.checked && watched ? now.toFixed(2) : "";
     });
   }
 
