@@ -23,6 +23,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _processes_with(marker: str) -> list[int]:
+    """Processes whose environment mentions marker (this run's data folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 def wait_for(url: str, seconds: float = 60) -> httpx.Response:
     deadline = time.monotonic() + seconds
     while True:
@@ -83,7 +97,8 @@ def test_runstudio_serves_the_studio_and_stops_everything_on_a_signal(tmp_path, 
     access_log = [line for line in output.splitlines() if line.startswith("127.0.0.1 ")]
     assert not any("iNvItEtOkEn42" in line for line in access_log)
     assert studio.returncode == 0
-    # Nothing it started is left listening.
+    # Nothing it started is left running (django-q2's workers included) or listening.
+    assert _processes_with(str(tmp_path / "data")) == []
     for p in (port, demo_port):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", p)) != 0

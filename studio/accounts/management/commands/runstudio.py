@@ -8,6 +8,7 @@ if one part dies, the others are stopped too so that nothing half-runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -86,7 +87,9 @@ class Command(BaseCommand):
         }
         children = {}
         for name, argv in parts.items():
-            children[name] = subprocess.Popen(argv, cwd=settings.BASE_DIR, env=env)
+            # Each part leads its own process group, so that stopping it also
+            # stops what it started (django-q2's worker processes, gunicorn's).
+            children[name] = subprocess.Popen(argv, cwd=settings.BASE_DIR, env=env, start_new_session=True)
         return children
 
     def _supervise(self, children: dict[str, subprocess.Popen]) -> int:
@@ -120,5 +123,9 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+            # A worker busy with a long task (the minute-long sweep) can outlive its
+            # parent: end the whole group. The task is safe to run again later.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
         self.stdout.write("Stopped.")
         return exit_code
