@@ -21,6 +21,9 @@ from tests.factories import make_generation, make_ready_generation
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+# What studio.js makes of a recent time: "just now", "2 minutes ago", ...
+AGE = re.compile(r"ago|now|second|minute")
+
 
 def run_pipeline_until_ready(generation: Generation, timeout: float = 30.0) -> Generation:
     """The worker's steps, called from the test: submit once, then poll until stored."""
@@ -203,6 +206,8 @@ def test_a_teammate_s_review_reaches_an_open_gallery(new_page, team_a, alice, bo
     card = bob_page.locator(f"#card-{generation.code}")
     expect(card.locator(".gcard-top .badge")).to_have_text("In review")
     expect(card.locator(".gcard-comments")).to_have_attribute("title", "0 comments")
+    # The server writes the absolute time; studio.js tells the age.
+    expect(card.locator("time[data-relative]")).to_have_text(AGE)
     # Marks this document: if the gallery reloaded, the mark would be gone.
     bob_page.evaluate("window.__stillTheSamePage = true")
 
@@ -220,6 +225,7 @@ def test_a_teammate_s_review_reaches_an_open_gallery(new_page, team_a, alice, bo
     expect(card.locator(".gcard-top .badge")).to_have_text("Approved", timeout=10_000)
     expect(card.locator(".gcard-comments")).to_have_attribute("title", "1 comment")
     expect(card.locator(".gcard-comments")).to_contain_text("1")
+    expect(card.locator("time[data-relative]")).to_have_text(AGE)  # the swapped-in card too
 
     # alice deletes the outtake; it leaves bob's gallery too.
     alice_page.goto(f"/videos/{doomed.code}/")

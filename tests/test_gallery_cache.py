@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from unittest import mock
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -16,11 +17,16 @@ from studio.videos.models import Comment, Favourite, Generation, ReviewStatus, S
 from tests.factories import make_generation
 
 
+def clear_caches() -> None:
+    for each in caches.all():
+        each.clear()
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    cache.clear()
+    clear_caches()
     yield
-    cache.clear()
+    clear_caches()
 
 
 def card_html(client, generation: Generation) -> str:
@@ -74,10 +80,40 @@ def test_the_favourite_mark_is_the_viewer_s_own(alice_client, team_a, alice, bob
     assert "gcard-fav" not in card_html(bob_client, generation)
 
 
-def test_a_renamed_author_and_the_age_are_never_stale(alice_client, team_a, alice):
+def test_a_renamed_author_is_never_stale(alice_client, team_a, alice):
     generation = make_generation(team_a, alice, status=Status.READY)
     assert "Alice Adams" in card_html(alice_client, generation)
     User.objects.filter(pk=alice.pk).update(first_name="Alicia")
     assert "Alicia Adams" in card_html(alice_client, generation)
-    Generation.objects.filter(pk=generation.pk).update(created=timezone.now() - dt.timedelta(hours=3))
-    assert "3\xa0hours ago" in card_html(alice_client, generation)
+
+
+def gallery_card_keys() -> set[str]:
+    return {key for key in cache._cache if "gcard:" in key}
+
+
+def test_a_card_does_not_change_as_time_passes(alice_client, team_a, alice):
+    generation = make_generation(team_a, alice, status=Status.READY)
+    created = dt.datetime(2025, 5, 3, 14, 15, 7, 123456, tzinfo=dt.UTC)
+    Generation.objects.filter(pk=generation.pk).update(created=created)
+    card = card_html(alice_client, generation)
+    # The age is the browser's job (studio.js): the server writes the absolute time.
+    assert '<time datetime="2025-05-03T14:15:07.123456+00:00" data-relative' in card
+    assert ">3 May 2025, 14:15</time>" in card
+    assert "ago" not in card
+    keys = gallery_card_keys()
+
+    # Three days on, the card is drawn afresh under the same key, identical.
+    clear_caches()
+    with mock.patch("django.utils.timezone.now", return_value=timezone.now() + dt.timedelta(days=3)):
+        assert card_html(alice_client, generation) == card
+    assert gallery_card_keys() == keys
+
+
+def test_a_card_shows_the_time_in_the_studio_s_zone(alice_client, team_a, alice, settings):
+    settings.TIME_ZONE = "Europe/Paris"
+    generation = make_generation(team_a, alice, status=Status.READY)
+    created = dt.datetime(2025, 5, 3, 14, 15, tzinfo=dt.UTC)
+    Generation.objects.filter(pk=generation.pk).update(created=created)
+    card = card_html(alice_client, generation)
+    assert '<time datetime="2025-05-03T16:15:00+02:00" data-relative' in card
+    assert ">3 May 2025, 16:15</time>" in card

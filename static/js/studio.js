@@ -51,4 +51,52 @@
       if (!menu.contains(event.target)) menu.removeAttribute("open");
     });
   });
+
+  // Ages: <time datetime="..." data-relative>3 May 2025, 14:15</time> reads
+  // "3 minutes ago" here, not on the server, so cached HTML never goes stale.
+  // The absolute text stays for people without JavaScript, for the title, and
+  // for anything older or further off than a month.
+  var relative = window.Intl && Intl.RelativeTimeFormat
+    ? new Intl.RelativeTimeFormat("en", { numeric: "auto" }) : null;
+  var MINUTE = 60, HOUR = 3600, DAY = 86400;
+
+  function startOfDay(date) {
+    return new Date(date.getFullYear(), date.getMonth(), date.getDate()).getTime();
+  }
+
+  function describe(then, now) {
+    var seconds = (then.getTime() - now.getTime()) / 1000;
+    var size = Math.abs(seconds), sign = seconds < 0 ? -1 : 1;
+    if (size < 45) return seconds < 0 ? "just now" : relative.format(0, "second");
+    if (size < HOUR) return relative.format(sign * Math.max(1, Math.floor(size / MINUTE)), "minute");
+    if (size < DAY) return relative.format(sign * Math.floor(size / HOUR), "hour");
+    // Calendar days, so "yesterday" means yesterday (DST days are 23 or 25 hours).
+    var days = Math.round((startOfDay(then) - startOfDay(now)) / (DAY * 1000));
+    if (Math.abs(days) <= 30) return relative.format(days, "day");
+    return null;
+  }
+
+  function showAges(root) {
+    if (!relative || !root.querySelectorAll) return;
+    var now = new Date();
+    var times = Array.prototype.slice.call(root.querySelectorAll("time[data-relative]"));
+    if (root.matches && root.matches("time[data-relative]")) times.push(root);
+    times.forEach(function (time) {
+      if (!time.hasAttribute("data-absolute")) time.setAttribute("data-absolute", time.textContent);
+      var absolute = time.getAttribute("data-absolute");
+      if (!time.title) time.title = absolute;
+      // Django writes microseconds; not every browser parses more than milliseconds.
+      var then = new Date(time.getAttribute("datetime").replace(/(\.\d{3})\d+/, "$1"));
+      var text = isNaN(then.getTime()) ? null : describe(then, now);
+      time.textContent = text || absolute;
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { showAges(document); });
+  } else {
+    showAges(document);
+  }
+  document.addEventListener("htmx:load", function (event) { showAges(event.target); });
+  setInterval(function () { showAges(document); }, 30000);
 })();

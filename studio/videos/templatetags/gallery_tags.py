@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import Iterable
 
 from django import template
-from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.core.cache import cache as django_cache
 from django.template.loader import get_template
 from django.urls import get_script_prefix
@@ -92,8 +91,7 @@ def card_cache_key(generation: Generation, version: str, *, fresh: bool = False,
     """A key made of everything gallery_card.html shows, so a cached card is never stale.
 
     Nothing in a card is the viewer's except the favourite mark, so viewers
-    with the same mark share the entry. The age ("3 minutes ago") is part of
-    the key, so an entry simply stops being used when the text moves on.
+    with the same mark share the entry.
     """
     author = generation.author
     shown = (
@@ -113,7 +111,6 @@ def card_cache_key(generation: Generation, version: str, *, fresh: bool = False,
         generation.duration,
         generation.video_duration,
         (author.first_name, author.last_name, author.email) if author else None,
-        naturaltime(generation.created),
         fresh,
         oob,
         get_language(),
