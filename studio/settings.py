@@ -7,6 +7,7 @@ changes that is read here, through studio.lib.env, and listed in the README.
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -122,6 +123,11 @@ else:
             # Keep the connection between requests: opening one and running the
             # PRAGMAs above costs about 1 ms, more than a signed-in page's queries.
             "CONN_MAX_AGE": 600,
+            # Tests get a file too, not SQLite's shared in-memory database: there a
+            # writer that finds the table locked fails at once, whatever the busy
+            # timeout, and the tests run the sweep's threads against it. One file
+            # per test process, so two runs in one checkout keep apart.
+            "TEST": {"NAME": DATA_DIR / f"test-{os.getpid()}.sqlite3"},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -134,7 +140,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend; it reads the signed-in person by a raw query (see the module).
+    "studio.accounts.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -210,22 +217,32 @@ else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = 1
 
-# The cache holds rendered gallery cards ({% gallery_cards %} in gallery_tags.py), keyed on
-# everything a card shows, so an entry is never stale, only unused. In memory per
-# process by default; shared through Redis when REDIS_URL is set.
+# The caches hold rendered gallery cards ({% gallery_cards %} in gallery_tags.py) and
+# whole gallery parts (views.home), keyed on everything they show, so an entry is never
+# stale, only unused. In memory per process by default, parts bounded to 500 entries
+# (about 40 KB each); shared through Redis when REDIS_URL is set.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "KEY_PREFIX": "studio",
         "OPTIONS": {"MAX_ENTRIES": 5000},
-    }
+    },
+    "pages": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "pages",
+        "KEY_PREFIX": "studio",
+        "TIMEOUT": 3600,
+        "OPTIONS": {"MAX_ENTRIES": 500},
+    },
 }
 if REDIS_URL:
-    CACHES["default"] = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "studio",
-    }
+    for alias, prefix in (("default", "studio"), ("pages", "studio-pages")):
+        CACHES[alias] = {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": prefix,
+            "TIMEOUT": CACHES[alias].get("TIMEOUT", 300),
+        }
 
 # The provider. Without any key the studio runs the built-in demo provider.
 EVOLINK_API_KEY = env_str("EVOLINK_API_KEY")
@@ -256,6 +273,8 @@ STUDIO_TOKENS_PER_SECOND = env_int("STUDIO_TOKENS_PER_SECOND", 5792, minimum=1)
 
 # Security. Production (DEBUG off and an https public URL) gets secure cookies
 # and HSTS; the proxy header is trusted only when the proxy says it sets it.
+# Django's database sessions, read by a raw query (see the module).
+SESSION_ENGINE = "studio.accounts.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = PUBLIC_IS_HTTPS
 CSRF_COOKIE_SECURE = PUBLIC_IS_HTTPS

@@ -8,11 +8,14 @@ The clip is encoded once per process and copied after that.
 from __future__ import annotations
 
 import io
+import re
 import tempfile
 from fractions import Fraction
 from functools import cache
+from html import unescape
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import av
 from django.contrib.auth.models import User
@@ -26,8 +29,19 @@ from studio.videos.models import Generation, Status
 DEFAULT_PROMPT = "A red fox trots through fresh snow at dawn, slow dolly shot, soft golden light"
 
 
+def live_refresh(html: str) -> dict[str, str]:
+    """What a gallery's live refresh asks with: the top card's cursor and the gallery version."""
+    match = re.search(r'id="gallery-live"[^>]*hx-get="([^"]+)"', html)
+    assert match, "no live refresh element"
+    query = parse_qs(urlsplit(unescape(match.group(1))).query, keep_blank_values=True)
+    return {"top": query["top"][0], "v": query["v"][0]}
+
+
 def make_generation(team: Team, author: User | None, **fields: Any) -> Generation:
-    """A generation row with sensible defaults; any field can be overridden."""
+    """A generation row with sensible defaults; any field can be overridden.
+
+    Moves the team's gallery version on, as services.create_generation does.
+    """
     prompt = fields.pop("prompt", DEFAULT_PROMPT)
     defaults: dict[str, Any] = {
         "prompt": prompt,
@@ -38,7 +52,9 @@ def make_generation(team: Team, author: User | None, **fields: Any) -> Generatio
         "estimated_usd": "0.434",
     }
     defaults.update(fields)
-    return Generation.objects.create(team=team, author=author, **defaults)
+    generation = Generation.objects.create(team=team, author=author, **defaults)
+    Team.gallery_changed(team.pk)
+    return generation
 
 
 @cache

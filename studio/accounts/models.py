@@ -26,6 +26,10 @@ ROLE_HELP = {
 }
 
 
+def new_gallery_version() -> int:
+    return secrets.randbits(63)
+
+
 class Team(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=100)
@@ -35,12 +39,25 @@ class Team(models.Model):
     api_key_encrypted = models.TextField(blank=True, default="")
     api_key_last4 = models.CharField(max_length=4, blank=True, default="")
     api_key_set_at = models.DateTimeField(null=True, blank=True)
+    # A new random value, in the same transaction, with every change to what
+    # the team's gallery shows (see studio.videos.signals). It is read with the
+    # team on every request at no cost, so whole gallery parts can be cached
+    # under it and the live refresh can answer "nothing changed" without a
+    # query. Random rather than counted: two changes at once cannot lose an
+    # increment, and a database restored from a backup (or a test rolled back)
+    # never meets a cache entry drawn from other content under the same value.
+    gallery_version = models.PositiveBigIntegerField(default=new_gallery_version, editable=False)
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    @classmethod
+    def gallery_changed(cls, team_id: int | models.Expression) -> None:
+        """Moves a team's gallery version on: one UPDATE, in the caller's transaction."""
+        cls.objects.filter(pk=team_id).update(gallery_version=new_gallery_version())
 
 
 class Membership(models.Model):

@@ -14,6 +14,8 @@ The gallery must open fast with tens of thousands of generations, so:
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +25,11 @@ from django.contrib.auth.models import User
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.template.loader import get_template
+from django.urls import get_script_prefix
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.translation import get_language
 
 from studio.accounts.models import Team
 from studio.videos.models import (
@@ -427,3 +432,43 @@ def gallery_changes(
 def authors(team: Team) -> list[User]:
     """Everyone in the team, for the author filter."""
     return list(User.objects.filter(memberships__team=team).order_by("first_name", "email"))
+
+
+# Everything a cached gallery part is drawn from, so that a deploy that changes
+# any of them never serves old markup from a shared cache.
+PAGE_TEMPLATES = (
+    "videos/gallery_body.html",
+    "videos/gallery_filters.html",
+    "videos/gallery_results.html",
+    "videos/gallery_page.html",
+    "videos/gallery_card.html",
+    "videos/gallery_live.html",
+)
+
+
+@functools.lru_cache(maxsize=8)
+def _templates_digest(sources: tuple[str, ...]) -> str:
+    return hashlib.sha256("\0".join(sources).encode()).hexdigest()[:12]
+
+
+def page_cache_key(*, team: Team, viewer: User, can_generate: bool, template: str, params) -> str:
+    """The cache key of a gallery part: what it is drawn from, versioned by the team's gallery.
+
+    The team's gallery_version moves with every change to generations,
+    comments, favourites, members and their names (studio.videos.signals), so
+    an entry is never stale, only unused. The viewer is in the key for their
+    favourite marks and the "my favourites" filter; the rest is the part, the
+    query as sent, the role's buttons, language, time zone and the templates.
+    """
+    sources = tuple(get_template(name).template.source for name in PAGE_TEMPLATES)
+    drawn_from = (
+        template,
+        sorted(params.lists()),
+        can_generate,
+        get_language(),
+        timezone.get_current_timezone_name(),
+        get_script_prefix(),
+        _templates_digest(sources),
+    )
+    digest = hashlib.sha256(repr(drawn_from).encode()).hexdigest()[:32]
+    return f"gallery:{team.pk}:{team.gallery_version}:{viewer.pk}:{digest}"

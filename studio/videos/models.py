@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -44,6 +44,22 @@ class Status(models.TextChoices):
 
 IN_FLIGHT = (Status.QUEUED, Status.SUBMITTING, Status.PENDING, Status.PROCESSING, Status.DOWNLOADING)
 FINISHED = (Status.READY, Status.FAILED, Status.EXPIRED, Status.UNKNOWN)
+# What a gallery card shows of a row's own columns (gallery_card.html); a
+# state change that touches none of them leaves the team's gallery version alone.
+CARD_SHOWS = frozenset(
+    {
+        "status",
+        "progress",
+        "error_message",
+        "video",
+        "poster",
+        "video_duration",
+        "review_status",
+        "compiled_prompt",
+        "duration",
+        "aspect_ratio",
+    }
+)
 
 
 class ReviewStatus(models.TextChoices):
@@ -149,11 +165,25 @@ class Generation(models.Model):
 
     def _move(self, condition: Q, **fields: object) -> bool:
         fields["updated"] = timezone.now()
-        if Generation.objects.filter(condition, pk=self.pk).update(**fields) != 1:
-            return False
+        with transaction.atomic():
+            if Generation.objects.filter(condition, pk=self.pk).update(**fields) != 1:
+                return False
+            if self._card_moves(fields):
+                Team.gallery_changed(self.team_id)
         for name, value in fields.items():
             setattr(self, name, value)
         return True
+
+    def _card_moves(self, fields: dict[str, object]) -> bool:
+        """Whether the gallery card changes: a claim, or a poll that saw the same progress, does not.
+
+        A finished card shows its `updated` (the live refresh's version), so
+        any move of a finished row counts. A field not loaded counts as changed.
+        """
+        if not self.in_flight:
+            return True
+        loaded = self.__dict__
+        return any(name in CARD_SHOWS and loaded.get(name, fields) != value for name, value in fields.items())
 
     def _held(self) -> Q:
         """Still claimed by us: claimed_until is the claim's fencing token."""

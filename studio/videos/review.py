@@ -12,21 +12,24 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from studio.accounts.models import Team
 from studio.videos.models import Comment, Favourite, Generation, ReviewEvent, ReviewStatus
 
 MAX_COMMENT_LENGTH = 4000
 
 
-def _card_changed(generation_id: int) -> None:
-    """Moves `updated` on when what the gallery card shows changed (the comment count).
+def _card_changed(generation: Generation) -> None:
+    """Moves `updated` and the team's gallery version on when what the card shows changed.
 
     Open galleries send the version of each card they show and get back only
-    the cards whose `updated` moved (gallery.gallery_changes). A queryset
-    update, so nothing else on the row is written over. On a row still in
-    flight this also makes a worker's claim taken from an older read miss
-    (`updated` is its version): the next sweep takes the row instead.
+    the cards whose `updated` moved (gallery.gallery_changes); cached gallery
+    pages are keyed on the team's version. A queryset update, so nothing else
+    on the row is written over. On a row still in flight this also makes a
+    worker's claim taken from an older read miss (`updated` is its version):
+    the next sweep takes the row instead.
     """
-    Generation.objects.filter(pk=generation_id).update(updated=timezone.now())
+    Generation.objects.filter(pk=generation.pk).update(updated=timezone.now())
+    Team.gallery_changed(generation.team_id)
 
 
 def set_review_status(*, generation: Generation, actor: User, status: str) -> ReviewEvent | None:
@@ -40,6 +43,7 @@ def set_review_status(*, generation: Generation, actor: User, status: str) -> Re
         )
         if not changed:
             return None
+        Team.gallery_changed(generation.team_id)
         generation.review_status = status
         return ReviewEvent.objects.create(generation=generation, actor=actor, status=status)
 
@@ -52,7 +56,7 @@ def add_comment(*, generation: Generation, author: User, body: str, at_seconds: 
         comment = Comment.objects.create(
             generation=generation, author=author, body=body, at_seconds=at_seconds
         )
-        _card_changed(generation.pk)
+        _card_changed(generation)
     return comment
 
 
@@ -66,17 +70,22 @@ def edit_comment(*, comment: Comment, body: str) -> Comment:
 def delete_comment(*, comment: Comment) -> None:
     with transaction.atomic():
         comment.delete()
-        _card_changed(comment.generation_id)
+        _card_changed(comment.generation)
 
 
 def toggle_favourite(*, generation: Generation, user: User) -> bool:
     """Favourite or un-favourite; returns whether it is a favourite now."""
-    deleted, _ = Favourite.objects.filter(generation=generation, user=user).delete()
-    if deleted:
-        return False
+    with transaction.atomic():
+        deleted, _ = Favourite.objects.filter(generation=generation, user=user).delete()
+        if deleted:
+            # The mark is the person's own, but cached pages are the team's:
+            # the version moves so that this person's next page shows it.
+            Team.gallery_changed(generation.team_id)
+            return False
     try:
         with transaction.atomic():
             Favourite.objects.create(generation=generation, user=user)
+            Team.gallery_changed(generation.team_id)
     except IntegrityError:
         pass  # a double click raced us to it: it is a favourite either way
     return True
@@ -96,6 +105,7 @@ def delete_generation(*, generation: Generation) -> None:
 
     with transaction.atomic():
         generation.delete()
+        Team.gallery_changed(generation.team_id)
         transaction.on_commit(remove_files)
 
 

@@ -60,6 +60,7 @@ def callbacks_enabled() -> bool:
     return bool(public.startswith("http://") and settings.STUDIO_CALLBACKS_ALLOW_HTTP)
 
 
+@transaction.atomic
 def create_generation(
     *,
     team: Team,
@@ -97,6 +98,7 @@ def create_generation(
         status=Status.QUEUED,
         next_poll_at=now + QUEUED_GRACE,
     )
+    Team.gallery_changed(team.pk)
     pk = generation.pk
     transaction.on_commit(lambda: async_task("studio.videos.tasks.submit_generation", pk))
     return generation

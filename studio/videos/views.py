@@ -4,10 +4,12 @@ import json
 import uuid
 
 from django.contrib import messages
+from django.core.cache import caches
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.csrf import csrf_exempt
@@ -59,7 +61,7 @@ def _get_comment_for_user(request: HttpRequest, code: uuid.UUID) -> tuple[Commen
 # --- Gallery --------------------------------------------------------------------
 
 # Query parameters that are about paging or the live refresh, not filters.
-_NOT_FILTERS = ("after", "top", "watch", "seen")
+_NOT_FILTERS = ("after", "top", "v", "watch", "seen")
 
 
 def _filters_from(
@@ -84,31 +86,59 @@ def _filter_query(request: HttpRequest) -> str:
 @member_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """The team gallery: a page, its results (filters changed), or the next cards."""
+    """The team gallery: a page, its results (filters changed), or the next cards.
+
+    What the filters and cards show is cached whole under the team's gallery
+    version (gallery.page_cache_key), which every change to the gallery moves
+    on: a page opened again, by back or reload or by its next reader, costs a
+    cache read instead of the queries and templates that drew it.
+    """
+    if request.htmx and request.GET.get("after"):
+        part = "videos/gallery_page.html"
+    elif request.htmx and request.htmx.target == "gallery-results":
+        part = "videos/gallery_results.html"
+    else:
+        part = "videos/gallery_body.html"
+    can_generate = request.membership.can_generate
+    key = gallery.page_cache_key(
+        team=request.team, viewer=request.user, can_generate=can_generate, template=part, params=request.GET
+    )
+    html = caches["pages"].get(key)
+    if html is None:
+        html = render_to_string(part, _gallery_context(request, can_generate))
+        caches["pages"].set(key, html)
+    if part != "videos/gallery_body.html":
+        return HttpResponse(html)
+    return render(request, "videos/home.html", {"gallery": html, "can_generate": can_generate})
+
+
+def _gallery_context(request: HttpRequest, can_generate: bool) -> dict:
     form, filters, ignored = _filters_from(request)
     after = request.GET.get("after")
     page = gallery.gallery_page(team=request.team, user=request.user, filters=filters, after=after)
-    top = gallery.encode_cursor(page.cards[0]) if page.cards and not after else ""
-    context = {
+    return {
         "form": form,
         "filters": filters,
         "ignored": ignored,
         "page": page,
         "query": _filter_query(request),
-        "top": top,
-        "can_generate": request.membership.can_generate,
+        "top": gallery.encode_cursor(page.cards[0]) if page.cards and not after else "",
+        "version": request.team.gallery_version,
+        "can_generate": can_generate,
     }
-    if request.htmx and after:
-        return render(request, "videos/gallery_page.html", context)
-    if request.htmx and request.htmx.target == "gallery-results":
-        return render(request, "videos/gallery_results.html", context)
-    return render(request, "videos/home.html", context)
 
 
 @member_required
 @require_GET
 def gallery_changes(request: HttpRequest) -> HttpResponse:
-    """The gallery's live refresh: 204 when nothing changed, else only what did."""
+    """The gallery's live refresh: 204 when nothing changed, else only what did.
+
+    The page says which gallery version it shows (v); while the team's is the
+    same nothing can have changed, and that answer costs no query at all.
+    """
+    version = request.team.gallery_version
+    if request.GET.get("v") == str(version):
+        return HttpResponse(status=204)
     _, filters, _ = _filters_from(request, for_display=False)
     top = request.GET.get("top", "")
     changes = gallery.gallery_changes(
@@ -121,9 +151,19 @@ def gallery_changes(request: HttpRequest) -> HttpResponse:
     )
     if changes.overflow:
         return HttpResponseClientRefresh()
+    query = _filter_query(request)
     if not changes.any:
-        return HttpResponse(status=204)
-    context = {"changes": changes, "query": _filter_query(request), "top": changes.top, "was_empty": not top}
+        # Nothing on this screen, but the team's version moved (another
+        # filter's card, a teammate's favourite): the live element again with
+        # the new version, so the next ask is the free one above.
+        return render(request, "videos/gallery_live.html", {"query": query, "top": top, "version": version})
+    context = {
+        "changes": changes,
+        "query": query,
+        "top": changes.top,
+        "was_empty": not top,
+        "version": version,
+    }
     return render(request, "videos/gallery_changes.html", context)
 
 
