@@ -21,7 +21,13 @@ def empty_page(request: HttpRequest) -> HttpResponse:
     return render(request, "base.html")
 
 
+@member_required
+def signed_in_only(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok", content_type="text/plain")
+
+
 urlpatterns = [
+    path("bench/who/", signed_in_only),
     path("bench/minimal/", minimal),
     path("bench/page/", empty_page),
     path("", include("studio.urls")),
