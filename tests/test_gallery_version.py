@@ -9,6 +9,7 @@ changes that must not move it (a worker's claim, a poll that saw nothing new).
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.contrib.admin.sites import site
@@ -19,6 +20,7 @@ from django.utils import timezone
 
 from studio.accounts import services as accounts
 from studio.accounts.models import Membership, Role, Team
+from studio.lib import pagecache
 from studio.videos import review, services
 from studio.videos.models import Comment, Generation, ReviewStatus, Status
 from tests.factories import make_generation
@@ -184,3 +186,38 @@ def test_the_live_refresh_of_a_cached_page_asks_with_its_version(alice_client, t
     alice_client.get(reverse("home"))
     html = alice_client.get(reverse("home")).content.decode()  # from the cache
     assert f"v={version(team_a)}" in html
+
+
+def test_a_cached_page_carries_this_response_s_working_csrf_token(team_a, alice):
+    make_generation(team_a, alice, status=Status.READY)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(alice)
+    browser.get(reverse("home"))
+    html = browser.get(reverse("home")).content.decode()  # from the cache
+    assert pagecache.csrf_hole() not in html
+    token = re.search(r'"x-csrftoken": "([^"]+)"', html).group(1)
+    assert f'name="csrfmiddlewaretoken" value="{token}"' in html  # the menus' forms too
+    response = browser.post(reverse("team_rename"), {"name": "Renamed", "csrfmiddlewaretoken": token})
+    assert response.status_code == 302
+
+
+def test_the_top_bar_is_never_stale(alice_client, team_a, alice):
+    alice_client.get(reverse("home"))
+    alice_client.post(reverse("team_rename"), {"name": "Night Crew"})
+    html = alice_client.get(reverse("home")).content.decode()
+    # The rename's message is shown once, on a page drawn for it...
+    assert "Night Crew" in html.split('id="main"', 1)[0]
+    # ...and the next visit, from the cache, still says the new name.
+    assert "Night Crew" in alice_client.get(reverse("home")).content.decode().split('id="main"', 1)[0]
+    alice.first_name = "Alicia"
+    alice.save()
+    assert "Alicia" in alice_client.get(reverse("home")).content.decode()
+
+
+def test_a_message_is_shown_once_and_never_cached(alice_client, team_a, alice):
+    generation = make_generation(team_a, alice, status=Status.READY)
+    alice_client.get(reverse("home"))
+    response = alice_client.post(reverse("generation_delete", args=[generation.code]), follow=True)
+    flashes = re.findall(r'class="flash[^"]*"', response.content.decode())
+    assert flashes, "the delete's message is shown"
+    assert not re.findall(r'class="flash[^"]*"', alice_client.get(reverse("home")).content.decode())

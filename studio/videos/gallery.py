@@ -437,7 +437,8 @@ def authors(team: Team) -> list[User]:
 # Everything a cached gallery part is drawn from, so that a deploy that changes
 # any of them never serves old markup from a shared cache.
 PAGE_TEMPLATES = (
-    "videos/gallery_body.html",
+    "base.html",
+    "videos/home.html",
     "videos/gallery_filters.html",
     "videos/gallery_results.html",
     "videos/gallery_page.html",
@@ -451,14 +452,17 @@ def _templates_digest(sources: tuple[str, ...]) -> str:
     return hashlib.sha256("\0".join(sources).encode()).hexdigest()[:12]
 
 
-def page_cache_key(*, team: Team, viewer: User, can_generate: bool, template: str, params) -> str:
+def page_cache_key(
+    *, team: Team, viewer: User, can_generate: bool, template: str, params, shell: tuple = ()
+) -> str:
     """The cache key of a gallery part: what it is drawn from, versioned by the team's gallery.
 
     The team's gallery_version moves with every change to generations,
-    comments, favourites, members and their names (studio.videos.signals), so
-    an entry is never stale, only unused. The viewer is in the key for their
-    favourite marks and the "my favourites" filter; the rest is the part, the
-    query as sent, the role's buttons, language, time zone and the templates.
+    comments, favourites and members (see Team.gallery_version), so an entry
+    is never stale, only unused. The viewer is in the key for their favourite
+    marks and the "my favourites" filter; the rest is the part, the query as
+    sent, the role's buttons, language, time zone, the templates and, for a
+    whole page, what its top bar shows (shell).
     """
     sources = tuple(get_template(name).template.source for name in PAGE_TEMPLATES)
     drawn_from = (
@@ -469,6 +473,7 @@ def page_cache_key(*, team: Team, viewer: User, can_generate: bool, template: st
         timezone.get_current_timezone_name(),
         get_script_prefix(),
         _templates_digest(sources),
+        shell,
     )
     digest = hashlib.sha256(repr(drawn_from).encode()).hexdigest()[:32]
     return f"gallery:{team.pk}:{team.gallery_version}:{viewer.pk}:{digest}"

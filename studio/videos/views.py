@@ -3,7 +3,9 @@ from __future__ import annotations
 import json
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.cache import caches
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -16,10 +18,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
-from studio.accounts.access import member_required
+from studio.accounts.access import member_required, other_memberships
+from studio.lib import pagecache
 from studio.videos import gallery, media, prompting, review, services
 from studio.videos.forms import ComposeForm
 from studio.videos.gallery import GalleryFilterForm
+from studio.videos.keys import is_demo_mode
 from studio.videos.models import Comment, Favourite, Generation, ReviewStatus
 from studio.videos.review import CommentForm, ReviewForm
 
@@ -86,33 +90,60 @@ def _filter_query(request: HttpRequest) -> str:
 @member_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """The team gallery: a page, its results (filters changed), or the next cards.
+    """The team gallery: the page, its results (filters changed), or the next cards.
 
-    What the filters and cards show is cached whole under the team's gallery
-    version (gallery.page_cache_key), which every change to the gallery moves
-    on: a page opened again, by back or reload or by its next reader, costs a
-    cache read instead of the queries and templates that drew it.
+    Each is cached whole under the team's gallery version (gallery.page_cache_key),
+    which every change to the gallery moves on: a page opened again, by back,
+    reload or its next reader, costs a cache read instead of the queries and
+    templates that drew it. The whole page also keys on what its top bar
+    shows, and has its CSRF token put in as it is served (studio.lib.pagecache).
     """
     if request.htmx and request.GET.get("after"):
         part = "videos/gallery_page.html"
     elif request.htmx and request.htmx.target == "gallery-results":
         part = "videos/gallery_results.html"
     else:
-        part = "videos/gallery_body.html"
-    can_generate = request.membership.can_generate
+        part = "videos/home.html"
+    whole_page = part == "videos/home.html"
+    if whole_page and not pagecache.cacheable(request):
+        return render(request, part, _gallery_context(request))
     key = gallery.page_cache_key(
-        team=request.team, viewer=request.user, can_generate=can_generate, template=part, params=request.GET
+        team=request.team,
+        viewer=request.user,
+        can_generate=request.membership.can_generate,
+        template=part,
+        params=request.GET,
+        shell=_top_bar(request) if whole_page else (),
     )
     html = caches["pages"].get(key)
     if html is None:
-        html = render_to_string(part, _gallery_context(request, can_generate))
+        if whole_page:
+            html = pagecache.draw(request, part, _gallery_context(request))
+        else:
+            html = render_to_string(part, _gallery_context(request))
         caches["pages"].set(key, html)
-    if part != "videos/gallery_body.html":
-        return HttpResponse(html)
-    return render(request, "videos/home.html", {"gallery": html, "can_generate": can_generate})
+    return pagecache.serve(request, html) if whole_page else HttpResponse(html)
 
 
-def _gallery_context(request: HttpRequest, can_generate: bool) -> dict:
+def _top_bar(request: HttpRequest) -> tuple:
+    """Everything base.html shows of the person and their teams, for a whole page's cache key."""
+    user, membership = request.user, request.membership
+    others = [(str(m.team.code), m.team.name) for m in other_memberships(request, membership)]
+    return (
+        user.first_name,
+        user.last_name,
+        user.email,
+        membership.role,
+        request.team.name,
+        others,
+        is_demo_mode(request.team),
+        # Hashed static file names change with a deploy.
+        getattr(staticfiles_storage, "manifest_hash", ""),
+        settings.DEBUG,
+    )
+
+
+def _gallery_context(request: HttpRequest) -> dict:
     form, filters, ignored = _filters_from(request)
     after = request.GET.get("after")
     page = gallery.gallery_page(team=request.team, user=request.user, filters=filters, after=after)
@@ -124,7 +155,7 @@ def _gallery_context(request: HttpRequest, can_generate: bool) -> dict:
         "query": _filter_query(request),
         "top": gallery.encode_cursor(page.cards[0]) if page.cards and not after else "",
         "version": request.team.gallery_version,
-        "can_generate": can_generate,
+        "can_generate": request.membership.can_generate,
     }
 
 
