@@ -294,3 +294,37 @@ def test_delete_asks_first(alice_client, ready):
 def test_actions_signed_out_go_to_sign_in(client, ready, name):
     response = client.post(reverse(name, args=[ready.code]))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+# --- A link into another of the person's teams ------------------------------------
+
+
+def test_a_link_into_another_of_my_teams_opens_it_there(alice_client, alice, team_a, team_b, charlie):
+    Membership.objects.create(team=team_b, user=alice, role=Role.REVIEWER)
+    alice_client.get(reverse("home"))  # working in team A
+    generation = make_generation(team_b, charlie, status=Status.READY, prompt="Team B's lighthouse")
+    url = reverse("generation_detail", args=[generation.code])
+    response = alice_client.get(url)
+    assert response.status_code == 302 and response["Location"] == url
+    html = alice_client.get(url).content.decode()
+    assert "Switched to Team B to show this video." in html
+    assert "Team B&#x27;s lighthouse" in html or "Team B's lighthouse" in html
+    # The gallery is team B's now too.
+    assert "lighthouse" in alice_client.get(reverse("home")).content.decode()
+
+
+def test_a_link_into_a_team_i_am_not_in_is_still_404(charlie_client, team_a, alice):
+    generation = make_generation(team_a, alice, status=Status.READY)
+    url = reverse("generation_detail", args=[generation.code])
+    assert charlie_client.get(url).status_code == 404
+    assert charlie_client.get(reverse("generation_video", args=[generation.code])).status_code == 404
+
+
+def test_htmx_and_media_requests_never_switch_teams(alice_client, alice, team_a, team_b, charlie):
+    Membership.objects.create(team=team_b, user=alice, role=Role.REVIEWER)
+    alice_client.get(reverse("home"))
+    generation = make_generation(team_b, charlie, status=Status.READY)
+    detail = reverse("generation_detail", args=[generation.code])
+    assert alice_client.get(detail, HTTP_HX_REQUEST="true").status_code == 404
+    assert alice_client.get(reverse("generation_video", args=[generation.code])).status_code == 404
+    assert alice_client.session["team"] == str(team_a.code)

@@ -18,7 +18,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
-from studio.accounts.access import member_required, other_memberships
+from studio.accounts.access import member_required, memberships_of, other_memberships, switch_team
+from studio.accounts.models import Membership
 from studio.lib import pagecache
 from studio.videos import gallery, media, prompting, review, services
 from studio.videos.forms import ComposeForm
@@ -227,8 +228,24 @@ def _detail_context(request: HttpRequest, generation: Generation, can_change: bo
 @member_required
 @require_GET
 def generation_detail(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
-    generation, can_change = _get_generation_for_user(request, code)
+    try:
+        generation, can_change = _get_generation_for_user(request, code)
+    except Http404:
+        # A teammate's link into another of this person's teams: open it there,
+        # rather than a 404 that sends them looking for the team switcher.
+        membership = None if request.htmx else _other_team_holding(request, code)
+        if membership is None:
+            raise
+        switch_team(request, membership)
+        messages.info(request, f"Switched to {membership.team.name} to show this video.")
+        return redirect(request.get_full_path())
     return render(request, "videos/detail.html", _detail_context(request, generation, can_change))
+
+
+def _other_team_holding(request: HttpRequest, code: uuid.UUID) -> Membership | None:
+    """The person's membership of another team that has this generation, if there is one."""
+    team_id = Generation.objects.filter(code=code).values_list("team_id", flat=True).first()
+    return next((m for m in memberships_of(request.user.pk) if m.team_id == team_id), None)
 
 
 @member_required
