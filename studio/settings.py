@@ -220,7 +220,7 @@ else:
 # The caches hold rendered gallery cards ({% gallery_cards %} in gallery_tags.py) and
 # whole gallery parts (views.home), keyed on everything they show, so an entry is never
 # stale, only unused. In memory per process by default, parts bounded to 500 entries
-# (about 40 KB each); shared through Redis when REDIS_URL is set.
+# (about 50 KB each); shared through Redis when REDIS_URL is set.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",

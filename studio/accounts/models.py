@@ -40,7 +40,9 @@ class Team(models.Model):
     api_key_last4 = models.CharField(max_length=4, blank=True, default="")
     api_key_set_at = models.DateTimeField(null=True, blank=True)
     # A new random value, in the same transaction, with every change to what
-    # the team's gallery shows (see studio.videos.signals). It is read with the
+    # the team's gallery shows (Generation._move, services.create_generation,
+    # the review services, members joining or leaving, the admin; each is
+    # checked by tests/test_gallery_version.py). It is read with the
     # team on every request at no cost, so whole gallery parts can be cached
     # under it and the live refresh can answer "nothing changed" without a
     # query. Random rather than counted: two changes at once cannot lose an
@@ -55,7 +57,7 @@ class Team(models.Model):
         return self.name
 
     @classmethod
-    def gallery_changed(cls, team_id: int | models.Expression) -> None:
+    def gallery_changed(cls, team_id: int) -> None:
         """Moves a team's gallery version on: one UPDATE, in the caller's transaction."""
         cls.objects.filter(pk=team_id).update(gallery_version=new_gallery_version())
 

@@ -44,6 +44,7 @@ class Status(models.TextChoices):
 
 IN_FLIGHT = (Status.QUEUED, Status.SUBMITTING, Status.PENDING, Status.PROCESSING, Status.DOWNLOADING)
 FINISHED = (Status.READY, Status.FAILED, Status.EXPIRED, Status.UNKNOWN)
+_NOT_LOADED = object()
 # What a gallery card shows of a row's own columns (gallery_card.html); a
 # state change that touches none of them leaves the team's gallery version alone.
 CARD_SHOWS = frozenset(
@@ -183,7 +184,9 @@ class Generation(models.Model):
         if not self.in_flight:
             return True
         loaded = self.__dict__
-        return any(name in CARD_SHOWS and loaded.get(name, fields) != value for name, value in fields.items())
+        return any(
+            name in CARD_SHOWS and loaded.get(name, _NOT_LOADED) != value for name, value in fields.items()
+        )
 
     def _held(self) -> Q:
         """Still claimed by us: claimed_until is the claim's fencing token."""
