@@ -33,6 +33,7 @@ from django.utils.translation import get_language
 
 from studio.accounts.models import Team
 from studio.videos.models import (
+    CARD_SHOWS,
     IN_FLIGHT,
     AspectRatio,
     Comment,
@@ -44,22 +45,13 @@ from studio.videos.models import (
 )
 
 PAGE_SIZE = 24
-# What gallery_card.html shows, plus what the keyset and the card's cache key read.
+# What gallery_card.html shows (models.CARD_SHOWS), plus what the keyset and the card's cache key read.
 CARD_FIELDS = (
     "code",
     "team_id",
     "created",
     "updated",
-    "compiled_prompt",
-    "duration",
-    "aspect_ratio",
-    "status",
-    "progress",
-    "error_message",
-    "video",
-    "poster",
-    "video_duration",
-    "review_status",
+    *sorted(CARD_SHOWS),
     "author__first_name",
     "author__last_name",
     "author__email",
