@@ -8,13 +8,15 @@ comment pinned to a moment; alice approves; charlie, in another team, gets 404.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
-from studio.videos import services
+from studio.videos import review, services
 from studio.videos.models import Comment, Generation, ReviewStatus, Status
 from tests.conftest import screenshot, sign_in
 from tests.factories import make_generation, make_ready_generation
@@ -236,3 +238,32 @@ def test_a_teammate_s_review_reaches_an_open_gallery(new_page, team_a, alice, bo
     expect(bob_page.locator("article.gcard")).to_have_count(1)
     assert bob_page.evaluate("window.__stillTheSamePage") is True
     screenshot(bob_page, "gallery-live-approved")
+
+
+def test_a_card_that_starts_to_match_the_filter_appears_in_its_place(new_page, team_a, alice, bob):
+    now = timezone.now()
+    oldest, middle, newest = (
+        make_generation(
+            team_a,
+            alice,
+            status=Status.READY,
+            review_status=status,
+            prompt=prompt,
+            created=now - dt.timedelta(minutes=minutes),
+        )
+        for minutes, status, prompt in (
+            (30, ReviewStatus.APPROVED, "Oldest approved"),
+            (20, ReviewStatus.IN_REVIEW, "Approved while bob looks"),
+            (10, ReviewStatus.APPROVED, "Newest approved"),
+        )
+    )
+    bob_page = new_page()
+    sign_in(bob_page, "bob@example.org")
+    bob_page.goto("/?review=approved")
+    expect(bob_page.locator("article.gcard")).to_have_count(2)
+    bob_page.evaluate("window.__stillTheSamePage = true")
+    review.set_review_status(generation=middle, actor=alice, status=ReviewStatus.APPROVED)
+    expect(bob_page.locator("article.gcard")).to_have_count(3, timeout=10_000)
+    order = bob_page.locator("article.gcard").evaluate_all("cards => cards.map(card => card.id)")
+    assert order == [f"card-{newest.code}", f"card-{middle.code}", f"card-{oldest.code}"]
+    assert bob_page.evaluate("window.__stillTheSamePage") is True

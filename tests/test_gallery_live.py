@@ -6,6 +6,7 @@ which the review services move in the same transaction as the change.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -14,6 +15,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from studio.videos import gallery, review
 from studio.videos.models import Comment, Favourite, ReviewStatus, Status
@@ -163,6 +165,43 @@ def test_a_card_that_leaves_the_review_filter_is_removed(bob_client, alice_acts,
     html = changes(bob_client, shown).content.decode()
     assert f'<div id="card-{generation.code}" hx-swap-oob="delete"></div>' in html
     assert "<article" not in html
+
+
+def test_a_card_that_starts_to_match_the_filter_appears_in_its_place(bob_client, alice_acts, team_a, alice):
+    now = timezone.now()
+    oldest, middle, newest = (
+        make_generation(
+            team_a,
+            alice,
+            status=Status.READY,
+            review_status=status,
+            created=now - dt.timedelta(minutes=minutes),
+        )
+        for minutes, status in ((30, "approved"), (20, "in_review"), (10, "approved"))
+    )
+    shown = open_gallery(bob_client, review=ReviewStatus.APPROVED)
+    assert len(shown["seen"]) == 2  # oldest and newest, both near the viewport
+    alice_acts.post(reverse("generation_review", args=[middle.code]), {"status": "approved"})
+    html = changes(bob_client, shown).content.decode()
+    # Between the two on screen, so it goes before the older one: not at the top, not after a reload.
+    match = re.search(rf'<div hx-swap-oob="beforebegin:#card-{oldest.code}">(.*?)</div>\s*$', html, re.S)
+    assert match and f'id="card-{middle.code}"' in html
+    assert 'hx-swap-oob="afterbegin' not in html  # it is not new
+    assert f"card-{newest.code}" not in html.replace(f"card-{middle.code}", "")
+    # Asked again with it on screen, nothing is missing.
+    shown["seen"] = re.findall(r'name="seen" value="([^"]+)"', html) + shown["seen"]
+    shown.update(live_refresh(html))
+    assert changes(bob_client, shown).status_code == 204
+
+
+def test_a_card_below_what_the_person_looks_at_is_left_for_a_reload(bob_client, alice_acts, team_a, alice):
+    now = timezone.now()
+    older = make_generation(team_a, alice, status=Status.READY, created=now - dt.timedelta(minutes=30))
+    make_generation(team_a, alice, status=Status.READY, review_status="approved")
+    shown = open_gallery(bob_client, review=ReviewStatus.APPROVED)
+    assert len(shown["seen"]) == 1  # one card to place by: nothing is known of what lies below it
+    alice_acts.post(reverse("generation_review", args=[older.code]), {"status": "approved"})
+    assert nothing_to_swap(changes(bob_client, shown))
 
 
 def test_favourites_stay_the_viewer_s_own(bob_client, alice_acts, team_a, alice, bob):

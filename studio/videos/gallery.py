@@ -17,7 +17,7 @@ import datetime as dt
 import functools
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
@@ -303,10 +303,13 @@ class Changes:
     gone_codes: list[str]  # cards on screen deleted, or that no longer match the filters
     top: str | None  # the cursor of the newest card now on screen
     overflow: bool  # more new cards than one page: better to reload the results
+    # Older cards that started to match the filters (approved while the gallery
+    # shows Approved): the code of a card on screen, and the cards to put before it.
+    appeared: list[tuple[str, list[Generation]]] = field(default_factory=list)
 
     @property
     def any(self) -> bool:
-        return bool(self.new_cards or self.changed_cards or self.gone_codes)
+        return bool(self.new_cards or self.changed_cards or self.gone_codes or self.appeared)
 
 
 def parse_watch(values: list[str]) -> dict[str, tuple[str, int]]:
@@ -385,16 +388,16 @@ def gallery_changes(
         # of what the client sent, never as cards.
         on_screen = team_generations(team, by_key=True).filter(code__in=list({*watched, *seen})).order_by()
         states = {
-            str(code): (code, status, progress, updated)
-            for code, status, progress, updated in on_screen.values_list(
-                "code", "status", "progress", "updated"
+            str(code): (code, status, progress, updated, (created, pk))
+            for code, status, progress, updated, created, pk in on_screen.values_list(
+                "code", "status", "progress", "updated", "created", "pk"
             )
         }
         for code in {**watched, **seen}:
             if code not in states:
                 gone_codes.append(code)  # deleted since the page was drawn
                 continue
-            uuid_code, status, progress, updated = states[code]
+            uuid_code, status, progress, updated, _ = states[code]
             if (code in watched and watched[code] != (status, progress)) or (
                 code in seen and seen[code] != card_version(updated)
             ):
@@ -404,6 +407,8 @@ def gallery_changes(
             matching = set(still.filter(code__in=changed_codes).values_list("code", flat=True))
             gone_codes += [str(code) for code in changed_codes if code not in matching]
             changed_codes = [code for code in changed_codes if code in matching]
+
+    appeared = _appeared(team, user, filters, states if (watched or seen) else {}, seen, gone_codes)
 
     # Built only when something changed: composing its subqueries costs more
     # than the two look-ups above.
@@ -418,7 +423,43 @@ def gallery_changes(
         changed_cards = list(annotated(team, user, by_key=True).filter(code__in=changed_codes).order_by())
     if new_cards:
         top = encode_cursor(new_cards[0])
-    return Changes(new_cards, changed_cards, gone_codes, top, overflow)
+    return Changes(new_cards, changed_cards, gone_codes, top, overflow, appeared)
+
+
+def _appeared(
+    team: Team, user: User, filters: Filters, states: dict, seen: dict[str, str], gone: list[str]
+) -> list[tuple[str, list[Generation]]]:
+    """Cards older than the top that started to match the filters, where the person is looking.
+
+    Only between the newest and the oldest finished card near the viewport
+    (`seen`): the cards there are all on the page and all reported, so one
+    that matches and was not reported is missing. Each goes before the next
+    older card on screen; returned as (that card's code, the cards to put
+    before it, newest first). Elsewhere nothing is known of what the page shows.
+    """
+    if not filters.active or filters.sort == "oldest":
+        return []
+    anchors = sorted(
+        ((states[code][4], code) for code in seen if code in states and code not in gone), reverse=True
+    )
+    if len(anchors) < 2:
+        return []
+    newest, oldest = anchors[0][0], anchors[-1][0]
+    between = _after(apply_filters(team_generations(team), filters, user), newest, newest_first=True)
+    between = _after(between, oldest, newest_first=False)
+    reported = {states[code][0] for code in states}
+    missing = [
+        pk
+        for pk, code in between.order_by("-created", "-id").values_list("pk", "code")[:PAGE_SIZE]
+        if code not in reported
+    ]
+    if not missing:
+        return []
+    groups: dict[str, list[Generation]] = {}
+    for card in annotated(team, user, by_key=True).filter(pk__in=missing).order_by("-created", "-id"):
+        before = next(code for position, code in anchors if position < (card.created, card.pk))
+        groups.setdefault(before, []).append(card)
+    return list(groups.items())
 
 
 def authors(team: Team) -> list[User]:
