@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 import tempfile
+from datetime import timedelta
 from fractions import Fraction
 from functools import cache
 from html import unescape
@@ -55,6 +56,30 @@ def make_generation(team: Team, author: User | None, **fields: Any) -> Generatio
     generation = Generation.objects.create(team=team, author=author, **defaults)
     Team.gallery_changed(team.pk)
     return generation
+
+
+def make_one_between_two_approved(team: Team, author: User) -> tuple[Generation, Generation, Generation]:
+    """Three finished generations, oldest first: approved, in review, approved (10 minutes apart).
+
+    For the gallery filtered on Approved: the middle one starts to match when it is approved.
+    """
+    now = timezone.now()
+    oldest, middle, newest = (
+        make_generation(
+            team,
+            author,
+            status=Status.READY,
+            review_status=status,
+            prompt=prompt,
+            created=now - timedelta(minutes=minutes),
+        )
+        for minutes, status, prompt in (
+            (30, "approved", "Oldest approved"),
+            (20, "in_review", "Approved while the gallery is open"),
+            (10, "approved", "Newest approved"),
+        )
+    )
+    return oldest, middle, newest
 
 
 @cache

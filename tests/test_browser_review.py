@@ -8,18 +8,16 @@ comment pinned to a moment; alice approves; charlie, in another team, gets 404.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import time
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from studio.videos import review, services
 from studio.videos.models import Comment, Generation, ReviewStatus, Status
 from tests.conftest import screenshot, sign_in
-from tests.factories import make_generation, make_ready_generation
+from tests.factories import make_generation, make_one_between_two_approved, make_ready_generation
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -241,22 +239,7 @@ def test_a_teammate_s_review_reaches_an_open_gallery(new_page, team_a, alice, bo
 
 
 def test_a_card_that_starts_to_match_the_filter_appears_in_its_place(new_page, team_a, alice, bob):
-    now = timezone.now()
-    oldest, middle, newest = (
-        make_generation(
-            team_a,
-            alice,
-            status=Status.READY,
-            review_status=status,
-            prompt=prompt,
-            created=now - dt.timedelta(minutes=minutes),
-        )
-        for minutes, status, prompt in (
-            (30, ReviewStatus.APPROVED, "Oldest approved"),
-            (20, ReviewStatus.IN_REVIEW, "Approved while bob looks"),
-            (10, ReviewStatus.APPROVED, "Newest approved"),
-        )
-    )
+    oldest, middle, newest = make_one_between_two_approved(team_a, alice)
     bob_page = new_page()
     sign_in(bob_page, "bob@example.org")
     bob_page.goto("/?review=approved")

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from studio.videos import gallery, review
 from studio.videos.models import Comment, Favourite, ReviewStatus, Status
-from tests.factories import live_refresh, make_generation
+from tests.factories import live_refresh, make_generation, make_one_between_two_approved
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -168,17 +168,7 @@ def test_a_card_that_leaves_the_review_filter_is_removed(bob_client, alice_acts,
 
 
 def test_a_card_that_starts_to_match_the_filter_appears_in_its_place(bob_client, alice_acts, team_a, alice):
-    now = timezone.now()
-    oldest, middle, newest = (
-        make_generation(
-            team_a,
-            alice,
-            status=Status.READY,
-            review_status=status,
-            created=now - dt.timedelta(minutes=minutes),
-        )
-        for minutes, status in ((30, "approved"), (20, "in_review"), (10, "approved"))
-    )
+    oldest, middle, newest = make_one_between_two_approved(team_a, alice)
     shown = open_gallery(bob_client, review=ReviewStatus.APPROVED)
     assert len(shown["seen"]) == 2  # oldest and newest, both near the viewport
     alice_acts.post(reverse("generation_review", args=[middle.code]), {"status": "approved"})

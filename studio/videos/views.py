@@ -18,7 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
-from studio.accounts.access import member_required, memberships_of, other_memberships, switch_team
+from studio.accounts.access import member_required, other_memberships, switch_team
 from studio.accounts.models import Membership
 from studio.lib import pagecache
 from studio.videos import gallery, media, prompting, review, services
@@ -245,7 +245,7 @@ def generation_detail(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
 def _other_team_holding(request: HttpRequest, code: uuid.UUID) -> Membership | None:
     """The person's membership of another team that has this generation, if there is one."""
     team_id = Generation.objects.filter(code=code).values_list("team_id", flat=True).first()
-    return next((m for m in memberships_of(request.user.pk) if m.team_id == team_id), None)
+    return next((m for m in other_memberships(request, request.membership) if m.team_id == team_id), None)
 
 
 @member_required
