@@ -74,7 +74,7 @@ def serve_demo(count: int) -> None:
     Its own process, as in production (runstudio runs it apart; the real
     provider is remote), so its threads do not compete with the sweep's.
     """
-    from studio.videos.demoprovider import DemoTask, start_in_thread
+    from studio.demoprovider import DemoTask, start_in_thread
 
     server, base_url = start_in_thread(generation_seconds=3)
     now = time.time()
@@ -314,8 +314,8 @@ def main() -> None:
         setup_django(data_dir)
         from django.conf import settings
 
+        from studio.demoprovider import start_in_thread
         from studio.videos import services
-        from studio.videos.demoprovider import start_in_thread
 
         server, base_url = start_in_thread(generation_seconds=3)
         settings.STUDIO_DEMO_PROVIDER_PORT = server.server_address[1]

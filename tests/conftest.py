@@ -152,7 +152,7 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
-# --- The demo provider (studio.videos.demoprovider), over real HTTP on loopback ---
+# --- The demo provider (studio.demoprovider), over real HTTP on loopback ---
 
 
 @pytest.fixture
@@ -164,17 +164,22 @@ def demo_provider():
       .port      the port
       .server    the DemoProvider: .tasks (dict id -> DemoTask, in creation order),
                  .queue_fault("503", count=1, on="create"|"query"|"file"|"any"),
-                 .clear_faults(), .callback_attempts, and settable options
-                 (.generation_seconds, .result_ttl, .big_file_mb, .callback_delays).
+                 .clear_faults(), .callback_attempts, .ledger_report() (tasks and
+                 creates per idempotency key, billed and unfetched tasks),
+                 .configure({...}), and settable options (.generation_seconds,
+                 .result_ttl, .big_file_mb, .callback_delays, .render).
     Generations take 0.5 s and callbacks retry after 0.05/0.1/0.2 s; insecure
-    (http, loopback) callback URLs are allowed. Stopped (files removed) afterwards.
+    (http, loopback) callback URLs are allowed. Results are the tiny clip (the
+    real shape, a plain picture, encoded once per process): a test that looks at
+    the picture sets .server.render = "full" before creating. Stopped (files
+    removed) afterwards.
     """
     from types import SimpleNamespace
 
-    from studio.videos.demoprovider import start_in_thread
+    from studio.demoprovider import start_in_thread
 
     server, base_url = start_in_thread(
-        generation_seconds=0.5, allow_insecure_callbacks=True, callback_delays=(0.05, 0.1, 0.2)
+        generation_seconds=0.5, allow_insecure_callbacks=True, callback_delays=(0.05, 0.1, 0.2), render="tiny"
     )
     try:
         yield SimpleNamespace(base_url=base_url, port=server.server_address[1], server=server)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import ast
 import itertools
 import json
 import os
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -18,7 +21,7 @@ import av
 import httpx
 import pytest
 
-from studio.videos.demoprovider import MODEL, pick_duration, pick_size, start_in_thread
+from studio.demoprovider import MODEL, cli, pick_duration, pick_size, start_in_thread
 
 AUTH = {"Authorization": "Bearer sk-demo-test-1234"}
 PROMPT = "A lighthouse on a cliff at night, waves crashing, slow dolly in. No dialogue."
@@ -120,7 +123,8 @@ def test_an_unknown_task_is_404_with_the_error_body(http):
 
 
 @pytest.mark.parametrize(("aspect_ratio", "size"), [("16:9", (1280, 720)), ("9:16", (720, 1280))])
-def test_the_result_is_a_real_h264_mp4_with_aac_audio(http, tmp_path, aspect_ratio, size):
+def test_the_result_is_a_real_h264_mp4_with_aac_audio(http, demo_provider, tmp_path, aspect_ratio, size):
+    demo_provider.server.render = "full"
     done = wait_finished(http, create(http, aspect_ratio=aspect_ratio)["id"])[-1]
     path = download(http, done["results"][0], tmp_path)
 
@@ -423,13 +427,14 @@ def test_a_failed_task_is_posted_too(http, receiver):
 # --- The command -------------------------------------------------------------------
 
 
-def test_the_command_serves_and_stops_cleanly_on_sigterm(tmp_path):
+@pytest.mark.parametrize("command", [["manage.py", "demoprovider"], ["-m", "studio.demoprovider"]])
+def test_the_command_serves_and_stops_cleanly_on_sigterm(tmp_path, command):
     server, _ = start_in_thread()  # borrow a free port, then give it back
     port = server.server_address[1]
     server.shutdown()
     env = {**os.environ, "STUDIO_DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "demoprovider", "--port", str(port), "--allow-insecure-callbacks"],
+        [sys.executable, *command, "--port", str(port), "--allow-insecure-callbacks", "--render", "tiny"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -452,3 +457,393 @@ def test_the_command_serves_and_stops_cleanly_on_sigterm(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# --- Idempotency: a create sent again with its key -----------------------------------
+
+
+def create_with(http, key: str, header: str = "Idempotency-Key", **fields) -> httpx.Response:
+    return http.post("/v1/videos/generations", json=body(**fields), headers={**AUTH, header: key})
+
+
+def test_a_create_sent_again_with_its_key_answers_the_original_task(http, demo_provider):
+    first = create_with(http, "gen-1")
+    again = create_with(http, "gen-1")
+
+    assert first.status_code == again.status_code == 200
+    assert "idempotency-replayed" not in first.headers
+    assert again.headers["idempotency-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert list(demo_provider.server.tasks) == [first.json()["id"]]
+    assert demo_provider.server.ledger_report()["keys"]["gen-1"] == {
+        "creates": 2,
+        "replays": 1,
+        "tasks": [first.json()["id"]],
+    }
+
+
+def test_the_replay_shows_the_task_as_it_stands_now(http):
+    first = create_with(http, "gen-1")
+    wait_finished(http, first.json()["id"])
+
+    again = create_with(http, "gen-1").json()
+
+    assert again["status"] == "completed" and again["results"]
+
+
+def test_x_evo_run_id_is_the_same_key(http, demo_provider):
+    first = create_with(http, "run-7", header="X-Evo-Run-Id")
+    again = http.post(
+        "/v1/videos/generations",
+        json=body(),
+        headers={**AUTH, "Idempotency-Key": "run-7", "X-Evo-Run-Id": "run-7"},
+    )
+    assert again.headers["idempotency-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+
+    clash = http.post(
+        "/v1/videos/generations", json=body(), headers={**AUTH, "Idempotency-Key": "a", "X-Evo-Run-Id": "b"}
+    )
+    assert clash.status_code == 400
+    assert clash.json()["error"]["param"] == "Idempotency-Key"
+    assert len(demo_provider.server.tasks) == 1
+
+
+def test_a_key_reused_for_another_prompt_is_refused_and_makes_nothing(http, demo_provider):
+    create_with(http, "gen-1")
+
+    for changed in ({"prompt": "A different prompt."}, {"duration": 4}, {"aspect_ratio": "9:16"}):
+        response = create_with(http, "gen-1", **changed)
+        assert response.status_code == 422
+        error = response.json()["error"]
+        assert (error["code"], error["type"], error["param"]) == (
+            "idempotency_key_reused",
+            "invalid_request_error",
+            "Idempotency-Key",
+        )
+    assert len(demo_provider.server.tasks) == 1
+
+
+def test_a_new_callback_url_still_replays_and_the_original_callback_stays(http, demo_provider):
+    first = create_with(http, "gen-1", callback_url="https://studio.example.org/cb/old")
+    again = create_with(http, "gen-1", callback_url="https://studio.example.org/cb/new")
+
+    assert again.headers["idempotency-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert demo_provider.server.tasks[first.json()["id"]].callback_url.endswith("/cb/old")
+
+
+def test_a_create_whose_answer_was_dropped_is_recovered_by_sending_it_again(http, demo_provider):
+    with pytest.raises(httpx.RemoteProtocolError):
+        http.post(
+            "/v1/videos/generations",
+            json=body(),
+            headers={**AUTH, "Idempotency-Key": "gen-1", "X-Demo-Fault": "drop_after_create"},
+        )
+    (made,) = demo_provider.server.tasks
+
+    again = create_with(http, "gen-1")
+
+    assert again.headers["idempotency-replayed"] == "true"
+    assert again.json()["id"] == made
+    assert demo_provider.server.ledger_report()["sent_twice"] == []
+
+
+def test_a_refused_create_leaves_its_key_free(http, demo_provider):
+    refused = http.post(
+        "/v1/videos/generations", json=body(), headers={**AUTH, "Idempotency-Key": "k", "X-Demo-Fault": "503"}
+    )
+    invalid = create_with(http, "k", duration=99)
+    made = create_with(http, "k")
+
+    assert (refused.status_code, invalid.status_code, made.status_code) == (503, 400, 200)
+    assert "idempotency-replayed" not in made.headers
+    assert len(demo_provider.server.tasks) == 1
+
+
+def test_creates_racing_with_one_key_make_one_task(demo_provider):
+    def send(_: int) -> str:
+        with httpx.Client(base_url=demo_provider.base_url, timeout=10) as client:
+            return create_with(client, "gen-race").json()["id"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = set(pool.map(send, range(8)))
+
+    assert len(ids) == 1 and len(demo_provider.server.tasks) == 1
+    assert demo_provider.server.ledger_report()["keys"]["gen-race"]["replays"] == 7
+
+
+def test_a_gateway_that_ignores_keys_makes_a_task_per_create(http, demo_provider):
+    assert (
+        http.post("/_demo/config", json={"honour_idempotency": False}).json()["honour_idempotency"] is False
+    )
+
+    first, again = create_with(http, "gen-1"), create_with(http, "gen-1")
+
+    assert first.json()["id"] != again.json()["id"]
+    assert "idempotency-replayed" not in again.headers
+    report = http.get("/_demo/ledger").json()
+    assert report["sent_twice"] == ["gen-1"]
+    assert report["keys"]["gen-1"] == {
+        "creates": 2,
+        "replays": 0,
+        "tasks": [first.json()["id"], again.json()["id"]],
+    }
+
+
+# --- Batch reads and the task list ---------------------------------------------------
+
+
+def test_a_batch_answers_the_known_tasks_in_the_order_asked(http):
+    a, b = create(http)["id"], create(http)["id"]
+
+    response = http.post(
+        "/v1/tasks/batch", json={"task_ids": [b, "task-unified-1-nosuchid", a, b]}, headers=AUTH
+    )
+
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert [t["id"] for t in data] == [b, a]
+    assert data[0]["object"] == "video.generation.task" and data[0]["status"] in ("pending", "processing")
+
+
+def test_a_batch_of_finished_tasks_carries_their_results(http):
+    task_id = create(http)["id"]
+    wait_finished(http, task_id)
+
+    (task,) = http.post("/v1/tasks/batch", json={"task_ids": [task_id]}, headers=AUTH).json()["data"]
+
+    assert task["status"] == "completed" and task["results"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"task_ids": [f"task-unified-1-{i:08d}" for i in range(51)]}, {"task_ids": "x"}, {"ids": []}, [1]],
+)
+def test_a_bad_batch_is_400(http, payload):
+    response = http.post("/v1/tasks/batch", json=payload, headers=AUTH)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "task_ids"
+
+
+def test_batch_and_list_and_credits_need_a_key(http):
+    for response in (
+        http.post("/v1/tasks/batch", json={"task_ids": []}),
+        http.get("/v1/tasks"),
+        http.get("/v1/credits"),
+    ):
+        assert response.status_code == 401
+
+
+def test_the_list_is_newest_first_in_pages_without_result_links(http, demo_provider):
+    ids = [create(http)["id"] for _ in range(5)]
+    wait_finished(http, ids[0])
+
+    page1 = http.get(
+        "/v1/tasks", params={"type": "video", "model": MODEL, "page_size": 2}, headers=AUTH
+    ).json()
+    page3 = http.get("/v1/tasks", params={"page": 3, "page_size": 2}, headers=AUTH).json()
+
+    assert (page1["total"], page1["page"], page1["page_size"]) == (5, 1, 2)
+    assert [t["id"] for t in page1["data"]] == [ids[4], ids[3]]
+    assert [t["id"] for t in page3["data"]] == [ids[0]]
+    oldest = page3["data"][0]
+    assert set(oldest) == {
+        "id", "status", "model", "type", "progress", "created_at", "has_results", "has_error", "credits_used",
+    }  # fmt: skip
+    assert (oldest["status"], oldest["has_results"], oldest["has_error"]) == ("completed", True, False)
+    assert oldest["credits_used"] == demo_provider.server.tasks[ids[0]].credits_reserved
+    assert oldest["created_at"] == int(demo_provider.server.tasks[ids[0]].created)
+
+
+def test_the_list_filters_by_status_type_and_model(http):
+    failed = http.post("/v1/videos/generations", json=body(), headers={**AUTH, "X-Demo-Fault": "fail"}).json()
+    wait_finished(http, failed["id"])
+    create(http)
+
+    def ids(**params) -> list[str]:
+        return [t["id"] for t in http.get("/v1/tasks", params=params, headers=AUTH).json()["data"]]
+
+    assert ids(status="failed") == [failed["id"]]
+    item = http.get("/v1/tasks", params={"status": "failed"}, headers=AUTH).json()["data"][0]
+    assert (item["has_error"], item["has_results"], item["credits_used"]) == (True, False, 0)
+    assert ids(model="veo-3") == [] and ids(type="image") == []
+    assert len(ids(type="video", model=MODEL, status="")) == 2
+
+
+@pytest.mark.parametrize(
+    "params", [{"page_size": 51}, {"page_size": 0}, {"page": 0}, {"page": "x"}, {"status": "done"}]
+)
+def test_a_bad_list_query_is_400(http, params):
+    response = http.get("/v1/tasks", params=params, headers=AUTH)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == next(iter(params))
+
+
+def test_reads_of_tasks_take_query_faults(http):
+    http.post("/_demo/faults", json={"fault": "503", "count": 3, "on": "query"})
+    assert http.post("/v1/tasks/batch", json={"task_ids": []}, headers=AUTH).status_code == 503
+    assert http.get("/v1/tasks", headers=AUTH).status_code == 503
+    assert http.get("/v1/credits", headers=AUTH).status_code == 503
+    assert http.get("/v1/credits", headers=AUTH).status_code == 200
+
+
+# --- Credits -------------------------------------------------------------------------
+
+
+def credits(http, key: dict = AUTH) -> dict:
+    response = http.get("/v1/credits", headers=key)
+    assert response.status_code == 200
+    return response.json()["data"]
+
+
+def test_credits_are_held_when_created_spent_when_completed(http, demo_provider):
+    granted = credits(http)["user"]["remaining_credits"]
+    task = create(http)
+    price = task["usage"]["credits_reserved"]
+    assert credits(http)["user"]["remaining_credits"] == pytest.approx(granted - price)
+    assert credits(http)["token"]["used_credits"] == 0
+
+    wait_finished(http, task["id"])
+
+    balance = credits(http)
+    assert balance["user"]["remaining_credits"] == pytest.approx(granted - price)
+    assert balance["token"] == {
+        "used_credits": price,
+        "remaining_credits": pytest.approx(granted - price),
+        "unlimited_credits": True,
+    }
+    assert credits(http, {"Authorization": "Bearer sk-other"})["token"]["used_credits"] == 0
+
+
+def test_a_failed_task_is_not_charged_and_a_replay_costs_nothing(http):
+    granted = credits(http)["user"]["remaining_credits"]
+    headers = {**AUTH, "X-Demo-Fault": "fail", "Idempotency-Key": "gen-1"}
+    failed = http.post("/v1/videos/generations", json=body(), headers=headers).json()
+    wait_finished(http, failed["id"])
+    create_with(http, "gen-1")
+
+    assert credits(http)["user"]["remaining_credits"] == granted
+    assert credits(http)["token"]["used_credits"] == 0
+
+
+def test_a_create_the_credits_do_not_cover_is_402_before_any_task(http, demo_provider):
+    demo_provider.server.configure({"credits": 60})
+    create(http, duration=5)  # about 29 credits
+
+    response = http.post("/v1/videos/generations", json=body(duration=10), headers=AUTH)
+
+    assert response.status_code == 402
+    error = response.json()["error"]
+    assert (error["code"], error["type"]) == ("insufficient_user_quota", "insufficient_quota_error")
+    assert len(demo_provider.server.tasks) == 1
+
+
+# --- What tests and drills read: billed and fetched ---------------------------------
+
+
+def test_the_ledger_lists_billed_tasks_until_their_result_is_downloaded(http, demo_provider, tmp_path):
+    keyed = create_with(http, "gen-1").json()["id"]
+    unkeyed = create(http)["id"]
+    done = wait_finished(http, keyed)[-1]
+    wait_finished(http, unkeyed)
+    assert http.head(done["results"][0]).status_code == 200  # a HEAD is not a download
+
+    assert sorted(demo_provider.server.ledger_report()["billed_unfetched"]) == sorted([keyed, unkeyed])
+    download(http, done["results"][0], tmp_path)
+
+    report = http.get("/_demo/ledger").json()
+    assert report == demo_provider.server.ledger_report()
+    assert report["billed_unfetched"] == [unkeyed]
+    assert report["unkeyed_tasks"] == 1
+    by_id = {t["id"]: t for t in report["tasks"]}
+    assert by_id[keyed] == {
+        "id": keyed,
+        "idempotency_key": "gen-1",
+        "status": "completed",
+        "billed": True,
+        "credits_used": demo_provider.server.tasks[keyed].credits_reserved,
+        "downloads": 1,
+    }
+
+
+def test_a_dropped_download_is_not_a_fetch(http, demo_provider):
+    done = wait_finished(http, create(http)["id"])[-1]
+    with pytest.raises(httpx.RemoteProtocolError):
+        http.get(done["results"][0], headers={"X-Demo-Fault": "drop"})
+    assert demo_provider.server.ledger_report()["billed_unfetched"] == [done["id"]]
+
+
+# --- The tiny clip -------------------------------------------------------------------
+
+
+def test_the_tiny_clip_has_the_real_shape_and_is_made_once(http, demo_provider, tmp_path):
+    assert http.post("/_demo/config", json={"render": "full"}).json()["render"] == "full"
+    assert http.post("/_demo/config", json={"render": "tiny"}).json()["render"] == "tiny"
+    first = wait_finished(http, create(http, aspect_ratio="9:16")["id"])[-1]
+    second = wait_finished(http, create(http, prompt="Another prompt.", aspect_ratio="9:16")["id"])[-1]
+
+    path = download(http, first["results"][0], tmp_path)
+    assert http.get(second["results"][0]).content == path.read_bytes()
+    assert first["results"] != second["results"]  # each task keeps its own link
+    assert path.stat().st_size < 100_000
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        assert video.codec_context.name == "h264"
+        assert (video.codec_context.width, video.codec_context.height) == (720, 1280)
+        assert video.frames == 72
+        assert container.streams.audio[0].codec_context.name == "aac"
+        assert container.duration / 1_000_000 == pytest.approx(3, abs=0.1)
+
+
+def test_an_unknown_render_or_setting_is_refused(http):
+    assert http.post("/_demo/config", json={"render": "fancy"}).status_code == 400
+    assert http.post("/_demo/config", json={"colour": "red"}).status_code == 400
+    assert http.post("/_demo/config", json={"honour_idempotency": "no"}).status_code == 400
+
+
+# --- A program of its own ------------------------------------------------------------
+
+
+def test_the_package_imports_nothing_of_the_studio_or_django():
+    code = (
+        "import pkgutil, sys, importlib, studio.demoprovider as p\n"
+        "for m in pkgutil.iter_modules(p.__path__):\n"
+        "    if m.name != '__main__': importlib.import_module('studio.demoprovider.' + m.name)\n"
+        "print('\\n'.join(sorted(sys.modules)))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+
+    studio = [m for m in loaded if m == "studio" or m.startswith("studio.")]
+    assert studio and all(
+        m in ("studio", "studio.demoprovider") or m.startswith("studio.demoprovider.") for m in studio
+    )
+    assert not [m for m in loaded if m == "django" or m.startswith("django.")]
+
+
+def test_no_module_of_the_package_names_the_studio_even_inside_a_function():
+    # The subprocess test sees only what loads at import; this sees lazy imports too.
+    for path in (ROOT / "studio" / "demoprovider").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            for name in names:
+                assert not name.startswith(("studio", "django")) or name.startswith("studio.demoprovider"), (
+                    f"{path.name} imports {name}"
+                )
+
+
+def test_runstudio_gets_real_rendering_and_an_honest_ledger_by_default():
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    server = cli.build_server({**vars(parser.parse_args(["--port", "0"]))})
+    try:
+        assert server.render == "full"
+        assert server.ledger.honour_keys is True
+    finally:
+        server.server_close()

@@ -77,7 +77,7 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def sample_video(tmp_path_factory) -> Path:
-    from studio.videos.demoprovider import render_video
+    from studio.demoprovider import render_video
 
     path = tmp_path_factory.mktemp("video") / "sample.mp4"
     render_video(path, prompt="a sample", duration=3, aspect_ratio="16:9")
