@@ -573,6 +573,17 @@ def test_creates_racing_with_one_key_make_one_task(demo_provider):
     assert demo_provider.server.ledger_report()["keys"]["gen-race"]["replays"] == 7
 
 
+def test_a_key_is_remembered_for_a_day_only(http, demo_provider, monkeypatch):
+    first = create_with(http, "gen-1").json()["id"]
+    monkeypatch.setattr("studio.demoprovider.ledger.KEY_TTL", -1)  # as if a day had passed
+
+    again = create_with(http, "gen-1")
+
+    assert "idempotency-replayed" not in again.headers
+    assert again.json()["id"] != first
+    assert demo_provider.server.ledger_report()["keys"]["gen-1"]["tasks"] == [again.json()["id"]]
+
+
 def test_a_gateway_that_ignores_keys_makes_a_task_per_create(http, demo_provider):
     assert (
         http.post("/_demo/config", json={"honour_idempotency": False}).json()["honour_idempotency"] is False

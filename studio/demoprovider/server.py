@@ -26,7 +26,15 @@ from urllib.parse import parse_qs, urlsplit
 from .faults import Fault, Faults
 from .ledger import DEFAULT_CREDITS, MAX_KEY_LENGTH, IdempotencyConflict, Ledger
 from .render import RENDERS, RenderCancelled, pick_duration, pick_size, render_video, tiny_clip
-from .tasks import MODEL, STATUSES, DemoTask, create_problem, new_task_id
+from .tasks import (
+    DEFAULT_ASPECT_RATIO,
+    DEFAULT_DURATION,
+    MODEL,
+    STATUSES,
+    DemoTask,
+    create_problem,
+    new_task_id,
+)
 
 log = logging.getLogger("studio.demoprovider")
 
@@ -212,8 +220,8 @@ class DemoProvider(ThreadingHTTPServer):
             id=new_task_id(now),
             created=now,
             prompt=body["prompt"],
-            duration=body.get("duration", 10),
-            aspect_ratio=body.get("aspect_ratio", "16:9"),
+            duration=body.get("duration", DEFAULT_DURATION),
+            aspect_ratio=body.get("aspect_ratio", DEFAULT_ASPECT_RATIO),
             callback_url=body.get("callback_url", ""),
             generation_seconds=self.generation_seconds,
             render=self.render,
