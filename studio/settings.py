@@ -172,12 +172,18 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STUDIO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 
 # Videos are private: they live under MEDIA_ROOT and are only ever served by an
-# access-checked view, so there is deliberately no MEDIA_URL route.
+# access-checked view, so there is deliberately no MEDIA_URL route. Every write,
+# read, size and delete of them goes through storages["default"], so another
+# backend is configuration.
 MEDIA_ROOT = DATA_DIR / "media"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# With a backend whose url() is a short-lived signed link (S3 with query-string
+# auth), the media view may redirect there after its access check instead of
+# streaming the bytes itself.
+STUDIO_MEDIA_REDIRECT = env_bool("STUDIO_MEDIA_REDIRECT", False)
 # Behind nginx, the media view can hand the bytes over with X-Accel-Redirect:
 # set this to the internal location that maps to MEDIA_ROOT (e.g. /protected-media/).
 STUDIO_X_ACCEL_REDIRECT_PREFIX = env_str("STUDIO_X_ACCEL_REDIRECT_PREFIX")
@@ -259,6 +265,12 @@ STUDIO_DEMO_PROVIDER_PORT = env_int("STUDIO_DEMO_PROVIDER_PORT", 8765, minimum=1
 # (the demo provider needs it).
 STUDIO_ALLOW_PRIVATE_RESULT_URLS = env_bool("STUDIO_ALLOW_PRIVATE_RESULT_URLS", False)
 STUDIO_MAX_VIDEO_BYTES = env_int("STUDIO_MAX_VIDEO_MB", 500, minimum=1) * 1024 * 1024
+# A download ends: each read waits at most the read timeout, and the whole of it
+# at most the largest file allowed at this slowest rate (500 MB at 1 MB/s: 500 s).
+STUDIO_DOWNLOAD_MIN_KBPS = env_float("STUDIO_DOWNLOAD_MIN_KBPS", 1024.0)
+if STUDIO_DOWNLOAD_MIN_KBPS <= 0:
+    raise ImproperlyConfigured("STUDIO_DOWNLOAD_MIN_KBPS must be above 0.")
+STUDIO_DOWNLOAD_READ_TIMEOUT = env_float("STUDIO_DOWNLOAD_READ_TIMEOUT", 30.0)
 # The sweep that polls in-flight generations: how often it runs, how many
 # polls it makes at once (each thread holds a database connection while it
 # works) and the shortest wait before a first poll.

@@ -233,7 +233,7 @@ _USER_MESSAGES = {
     403: "The EvoLink account is not allowed to do this: {message}",
     404: "The provider does not know this task any more; it is treated as lost. Generate it again if needed.",
     413: "The prompt is too long for the provider; shorten it and try again.",
-    429: "The provider is busy (rate limited); the studio will try again shortly.",
+    429: "The provider is busy (rate limited).",
 }
 
 
@@ -282,7 +282,11 @@ class EvolinkError(Exception):
 
     @property
     def user_message(self) -> str:
-        """What a person should understand and do, in plain words."""
+        """What a person should understand and do, in plain words (a transient error says it is retried)."""
+        return self.describe(retrying=not self.permanent)
+
+    def describe(self, *, retrying: bool) -> str:
+        """The user message; `retrying=False` for a row given up on, which must not promise a retry."""
         if self.outcome_unknown:
             return (
                 "The studio lost contact with the provider while submitting, so it cannot tell whether "
@@ -297,11 +301,13 @@ class EvolinkError(Exception):
             if self.param and self.status == 400:
                 text += f" (field: {self.param})"
         elif self.status and self.status >= 500:
-            text = "The provider had a problem on its side; the studio will try again later."
+            text = "The provider had a problem on its side."
         elif self.status is None:
-            text = "The studio could not reach the provider; it will try again later."
+            text = "The studio could not reach the provider."
         else:
             text = f"The provider answered with an unexpected error ({self.status}): {self.message}"
+        if retrying:
+            text += " The studio will try again shortly."
         if self.fallback_suggestion:
             text += f" The provider suggests: {self.fallback_suggestion}"
         return text

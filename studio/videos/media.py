@@ -11,24 +11,43 @@ Choices worth knowing:
   may ignore Range, browsers never ask for more than one, and it saves a
   multipart/byteranges encoder.
 - If-Range with a validator that no longer matches also gets the whole file.
-- Behind nginx (settings.STUDIO_X_ACCEL_REDIRECT_PREFIX) the response is empty
-  and nginx sends the bytes, ranges included, from an internal location.
+- Numbers too long to be a byte position are read as "past any end", so a
+  Range of 5,000 nines is a 416 (or clamped), not a crash.
+- Bytes are read through the file's storage (open, seek, read in chunks), so
+  any Django storage backend serves the same way. Behind nginx
+  (settings.STUDIO_X_ACCEL_REDIRECT_PREFIX, file system only) the response is
+  empty and nginx sends the bytes, ranges included, from an internal location.
+  With settings.STUDIO_MEDIA_REDIRECT, for a backend whose url() is a
+  short-lived signed link, the answer is a redirect to it.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 from django.conf import settings
+from django.core.files.storage import Storage
 from django.db.models.fields.files import FieldFile
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.utils.http import content_disposition_header, http_date, parse_http_date_safe
 
 CHUNK_SIZE = 64 * 1024
 _RANGE = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
+# Beyond any file size; longer digit strings are not converted (int() refuses 4,300+ digits).
+_PAST_ANY_END = 10**18
+
+
+def _position(digits: str) -> int:
+    return int(digits) if len(digits) < 18 else _PAST_ANY_END
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | str | None:
@@ -52,21 +71,21 @@ def parse_range(header: str, size: int) -> tuple[int, int] | str | None:
         return None
     if not first_text:
         # bytes=-n: the last n bytes.
-        suffix = int(last_text)
+        suffix = _position(last_text)
         if suffix == 0 or size == 0:
             return "unsatisfiable"
         return max(size - suffix, 0), size - 1
-    first = int(first_text)
-    if last_text and int(last_text) < first:
+    first = _position(first_text)
+    if last_text and _position(last_text) < first:
         return None  # syntactically invalid per RFC 9110, so ignored
     if first >= size:
         return "unsatisfiable"
-    last = int(last_text) if last_text else size - 1
+    last = _position(last_text) if last_text else size - 1
     return first, min(last, size - 1)
 
 
-def _read_range(path: Path, first: int, length: int) -> Iterator[bytes]:
-    with open(path, "rb") as handle:
+def _read_range(storage: Storage, name: str, first: int, length: int) -> Iterator[bytes]:
+    with storage.open(name, "rb") as handle:
         handle.seek(first)
         remaining = length
         while remaining > 0:
@@ -77,7 +96,7 @@ def _read_range(path: Path, first: int, length: int) -> Iterator[bytes]:
             yield chunk
 
 
-def _if_range_matches(request: HttpRequest, etag: str, mtime: float) -> bool:
+def _if_range_matches(request: HttpRequest, etag: str, mtime: float | None) -> bool:
     """True when there is no If-Range or it still names this exact file."""
     value = request.headers.get("If-Range")
     if not value:
@@ -86,7 +105,7 @@ def _if_range_matches(request: HttpRequest, etag: str, mtime: float) -> bool:
     if value.startswith(('"', "W/")):
         return value == etag  # a weak tag never matches: If-Range needs a strong one
     since = parse_http_date_safe(value)
-    return since is not None and int(mtime) == since
+    return since is not None and mtime is not None and int(mtime) == since
 
 
 def serve_file(
@@ -99,19 +118,29 @@ def serve_file(
     """The stored file behind `field`, honouring Range, If-Range and If-None-Match."""
     if not field or not field.name:
         raise Http404("No file.")
+    storage, name = field.storage, field.name
     try:
-        path = Path(field.path)
-        stat = path.stat()
+        size = storage.size(name)
     except (OSError, NotImplementedError, ValueError):
         raise Http404("The file is missing.") from None
 
-    size = stat.st_size
-    etag = f'"{size:x}-{stat.st_mtime_ns:x}"'
+    if settings.STUDIO_MEDIA_REDIRECT:
+        # After the access check: the backend's signed link expires soon, so never cache the redirect.
+        response = HttpResponseRedirect(storage.url(name))
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+    try:
+        mtime: float | None = storage.get_modified_time(name).timestamp()
+    except (OSError, NotImplementedError):
+        mtime = None
+    # Size and modified time where the backend has one: a name is never reused for other bytes.
+    etag = f'"{size:x}-{int(mtime * 1e6):x}"' if mtime is not None else f'"{size:x}"'
     disposition = content_disposition_header(True, download_name) if download_name else None
 
     if prefix := settings.STUDIO_X_ACCEL_REDIRECT_PREFIX:
         response = HttpResponse(b"", content_type=content_type)
-        response["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + quote(field.name.lstrip("/"))
+        response["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + quote(name.lstrip("/"))
         if disposition:
             response["Content-Disposition"] = disposition
         return response
@@ -119,7 +148,8 @@ def serve_file(
     def with_common_headers(response: HttpResponseBase) -> HttpResponseBase:
         response["Accept-Ranges"] = "bytes"
         response["ETag"] = etag
-        response["Last-Modified"] = http_date(stat.st_mtime)
+        if mtime is not None:
+            response["Last-Modified"] = http_date(mtime)
         # Private: the file belongs to a team. Files never change under a code.
         response["Cache-Control"] = "private, max-age=3600"
         if disposition:
@@ -130,7 +160,7 @@ def serve_file(
         return with_common_headers(HttpResponse(status=304))
 
     wanted = None
-    if (header := request.headers.get("Range")) and _if_range_matches(request, etag, stat.st_mtime):
+    if (header := request.headers.get("Range")) and _if_range_matches(request, etag, mtime):
         wanted = parse_range(header, size)
     if wanted == "unsatisfiable":
         response = HttpResponse(status=416)
@@ -139,7 +169,7 @@ def serve_file(
 
     first, last = wanted if isinstance(wanted, tuple) else (0, size - 1)
     length = max(last - first + 1, 0)
-    body = iter(()) if request.method == "HEAD" else _read_range(path, first, length)
+    body = iter(()) if request.method == "HEAD" else _read_range(storage, name, first, length)
     response = StreamingHttpResponse(body, content_type=content_type)
     response["Content-Length"] = str(length)
     if isinstance(wanted, tuple):

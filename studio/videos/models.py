@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.files.storage import Storage
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -76,6 +77,11 @@ def video_upload_to(generation: Generation, filename: str) -> str:
 
 def poster_upload_to(generation: Generation, filename: str) -> str:
     return f"teams/{generation.team.code}/posters/{generation.code}.jpg"
+
+
+def file_storage() -> Storage:
+    """Where videos and posters live: the storage of the file fields (storages["default"])."""
+    return Generation._meta.get_field("video").storage
 
 
 class Generation(models.Model):
@@ -274,12 +280,16 @@ class Generation(models.Model):
             poll_count=self.poll_count + 1,
             next_poll_at=None,
             claimed_until=now + timedelta(seconds=claim_seconds),
-            attempts=0,
+            attempts=1,  # downloads count an attempt as it starts, so a killed one counts too
             error_message="",
         )
 
     def mark_ready(self, *, video: str, poster: str, info: dict) -> bool:
-        """The file is complete in storage and really is a video."""
+        """The file is complete in storage and really is a video.
+
+        False when the row is gone or no longer downloading (deleted, or saved
+        by another worker): the caller then removes what it placed.
+        """
         return self._move(
             Q(status=Status.DOWNLOADING),
             status=Status.READY,
@@ -306,6 +316,15 @@ class Generation(models.Model):
             error_message=message,
         )
 
+    def retry_download(self, *, next_poll_at: datetime, message: str) -> bool:
+        """A download failed but may work later; it was counted when claimed. Releases the claim."""
+        return self._move(
+            self._held() & Q(status=Status.DOWNLOADING),
+            next_poll_at=next_poll_at,
+            claimed_until=None,
+            error_message=message,
+        )
+
     def mark_failed(self, *, message: str, code: str = "", type: str = "") -> bool:
         return self._move(
             Q(status__in=IN_FLIGHT),
@@ -318,7 +337,11 @@ class Generation(models.Model):
         )
 
     def mark_expired(self) -> bool:
-        """The provider's 24-hour result link ran out before the file was saved."""
+        """The provider's 24-hour result link ran out before the file was saved.
+
+        Only for a link that is that old (see services._store): a younger one that
+        answers 404 is a missing file, not an expired link.
+        """
         return self._move(
             Q(status__in=[Status.PENDING, Status.PROCESSING, Status.DOWNLOADING]),
             status=Status.EXPIRED,

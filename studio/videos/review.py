@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.models import User
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from studio.accounts.models import Team
-from studio.videos.models import Comment, Favourite, Generation, ReviewEvent, ReviewStatus
+from studio.videos.models import Comment, Favourite, Generation, ReviewEvent, ReviewStatus, file_storage
 
 MAX_COMMENT_LENGTH = 4000
 
@@ -94,19 +93,26 @@ def toggle_favourite(*, generation: Generation, user: User) -> bool:
 def delete_generation(*, generation: Generation) -> None:
     """Removes the row, then its own video and poster once the delete is committed.
 
-    Only the two names stored on this row are deleted, so no other
-    generation's files can be touched even if paths were ever shared.
+    The names are read again under a row lock as the row is deleted: a save that
+    finished after the page was loaded is removed with it, and one still running
+    finds the row gone and removes its own files (services._store). Only the
+    names stored on this row are deleted, so no other generation's files can be
+    touched even if paths were ever shared.
     """
-    names = [field.name for field in (generation.video, generation.poster) if field and field.name]
+    storage = file_storage()
 
-    def remove_files() -> None:
+    def remove(names: list[str]) -> None:
         for name in names:
-            default_storage.delete(name)
+            storage.delete(name)
 
     with transaction.atomic():
+        row = (
+            Generation.objects.select_for_update().filter(pk=generation.pk).values("video", "poster").first()
+        )
+        names = [name for name in (row or {}).values() if name]
         generation.delete()
         Team.gallery_changed(generation.team_id)
-        transaction.on_commit(remove_files)
+        transaction.on_commit(lambda: remove(names))
 
 
 def regenerate(*, generation: Generation, author: User) -> Generation:

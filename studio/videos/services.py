@@ -35,7 +35,7 @@ from django_q.tasks import async_task
 from studio.accounts.models import Team
 from studio.videos import keys, prompting, storage
 from studio.videos.evolink import EvolinkClient, EvolinkError, Task
-from studio.videos.models import Generation, Status, poster_upload_to, video_upload_to
+from studio.videos.models import Generation, Status, file_storage, poster_upload_to, video_upload_to
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,8 @@ MAX_GENERATION_TIME = timedelta(hours=3)
 # Claims outlast the longest a step can take; a step that dies leaves a claim
 # that lapses, and the sweep takes the row on from there.
 POLL_CLAIM_SECONDS = 90
-DOWNLOAD_CLAIM_SECONDS = 15 * 60
+# The provider's result links last this long; a younger link that answers 404 is a missing file.
+RESULT_LINK_LIFETIME = timedelta(hours=24)
 SWEEP_BATCH = 5000
 # Polls wait on the network, not the CPU: many threads, each with short work.
 DEFAULT_SWEEP_THREADS = 32
@@ -143,6 +144,15 @@ def submit_claim_seconds() -> int:
     # A django-q task is killed after `timeout`; the claim lasts a little longer
     # so a live submit is never mistaken for a dead one.
     return int(settings.Q_CLUSTER.get("timeout", 300)) + 30
+
+
+def download_claim_seconds() -> float:
+    """A download ends by its deadline; probing, the poster and saving get two minutes more."""
+    return (
+        storage.download_seconds(settings.STUDIO_MAX_VIDEO_BYTES)
+        + settings.STUDIO_DOWNLOAD_READ_TIMEOUT
+        + 120
+    )
 
 
 def first_poll_delay(estimated_time: int | None) -> float:
@@ -257,7 +267,8 @@ def _submit(generation: Generation, clients: _Clients | None) -> bool:
             )
         elif generation.attempts + 1 >= MAX_SUBMIT_ATTEMPTS:
             generation.mark_failed(
-                message="The provider could not be reached after several tries. " + exc.user_message,
+                message="The provider could not be reached after several tries. "
+                + exc.describe(retrying=False),
                 code=exc.code or str(exc.status or ""),
                 type=exc.type,
             )
@@ -323,7 +334,7 @@ def _poll_held(generation: Generation, clients: _Clients | None) -> bool:
         elif generation.attempts + 1 >= MAX_POLL_ATTEMPTS:
             generation.mark_failed(
                 message="The studio could not reach the provider for a long time and stopped asking. "
-                + exc.user_message,
+                + exc.describe(retrying=False),
                 code=exc.code or str(exc.status or ""),
                 type=exc.type,
             )
@@ -349,7 +360,7 @@ def _apply_task(generation: Generation, task: Task, *, now, clients: _Clients | 
             )
             return True
         if generation.mark_completed(
-            result_url=task.result_url, usage=task.usage, raw=task.raw, claim_seconds=DOWNLOAD_CLAIM_SECONDS
+            result_url=task.result_url, usage=task.usage, raw=task.raw, claim_seconds=download_claim_seconds()
         ):
             # The fast path: save it now, holding the claim mark_completed kept.
             _store(generation)
@@ -391,49 +402,136 @@ def store_generation(*, generation_id: int) -> bool:
     return generation is not None and _store_again(generation)
 
 
+DOWNLOAD_GAVE_UP = "The studio could not save the finished video after {n} tries: {reason}"
+
+
 def _store_again(generation: Generation) -> bool:
     if generation.status != Status.DOWNLOADING:
         return False
-    if not generation.claim(statuses=[Status.DOWNLOADING], seconds=DOWNLOAD_CLAIM_SECONDS):
+    # The attempt is counted as it is claimed, so one killed midway counts too.
+    spent = generation.attempts >= MAX_DOWNLOAD_ATTEMPTS
+    more = {} if spent else {"attempts": generation.attempts + 1}
+    if not generation.claim(statuses=[Status.DOWNLOADING], seconds=download_claim_seconds(), **more):
         return False
+    if spent:
+        reason = "the last try stopped midway."
+        generation.mark_failed(
+            message=DOWNLOAD_GAVE_UP.format(n=generation.attempts, reason=reason), code="download_failed"
+        )
+        return True
     _store(generation)
     return True
 
 
+def _tmp_name(generation: Generation) -> str:
+    """Temporary files are named after the generation and its claim (see clean_tmp)."""
+    return f"{generation.code}_{int(generation.claimed_until.timestamp() * 1_000_000)}"
+
+
+def clean_tmp(*, now=None) -> int:
+    """Remove temporary download files that no live claim could still be writing; returns how many.
+
+    Cheap (a directory listing and, when it has files, one query): each store
+    and each run of sweeps calls it, so a killed download leaves its files only
+    until its claim lapses.
+    """
+    now = now or timezone.now()
+    files_storage = file_storage()
+    directory = storage.tmp_dir(files_storage)
+    names = [path.name.split(".")[0] for path in directory.iterdir()] if directory.is_dir() else []
+    if not names:
+        return 0
+    codes = set()
+    for name in names:
+        with contextlib.suppress(ValueError):
+            codes.add(uuid.UUID(name.split("_")[0]))
+    live = {
+        _tmp_name(generation)
+        for generation in Generation.objects.filter(
+            code__in=codes, status=Status.DOWNLOADING, claimed_until__gt=now
+        ).only("code", "claimed_until")
+    }
+    return storage.clean_tmp(files_storage, keep=live.__contains__)
+
+
 def _store(generation: Generation) -> None:
-    """Fetch, check and place the result of a generation whose download claim we hold."""
+    """Fetch, check and save the result of a generation whose download claim we hold.
+
+    Whatever goes wrong ends in a retry (the attempt was counted when claimed)
+    or, after the last one or when trying again cannot help, a failed row.
+    """
+    clean_tmp()
     if not generation.result_url:
         generation.mark_failed(message="There is no file to download for this video.", code="no_result")
         return
+    files_storage = file_storage()
+    video_name, poster_name = (
+        video_upload_to(generation, "video.mp4"),
+        poster_upload_to(generation, "poster.jpg"),
+    )
     try:
         stored = storage.store_result(
             generation.result_url,
-            video_name=video_upload_to(generation, "video.mp4"),
-            poster_name=poster_upload_to(generation, "poster.jpg"),
+            storage=files_storage,
+            video_name=video_name,
+            poster_name=poster_name,
+            tmp_name=_tmp_name(generation),
             allow_private=keys.private_results_allowed(generation.team),
         )
-    except storage.ResultExpired:
-        generation.mark_expired()
+    except storage.ResultGone as exc:
+        now = timezone.now()
+        if generation.completed_at and now - generation.completed_at >= RESULT_LINK_LIFETIME:
+            generation.mark_expired()
+        else:
+            # Too young to have expired: a file not there yet (or not any more). Trying
+            # again helps the first; the attempts bound the second.
+            _download_failed(
+                generation,
+                reason=f"the provider's file could not be found at its download link (HTTP {exc.status}).",
+            )
         return
     except storage.StorageError as exc:
         if exc.permanent:
             log.warning("Generation %s: the result was refused (%s)", generation.code, exc)
             generation.mark_failed(message=exc.user_message, code=type(exc).__name__)
-        elif generation.attempts + 1 >= MAX_DOWNLOAD_ATTEMPTS:
-            generation.mark_failed(
-                message="The studio could not download the finished video after several tries.",
-                code="download_failed",
-            )
         else:
-            log.info("Generation %s: download will be retried (%s)", generation.code, exc)
-            generation.retry_later(
-                status=Status.DOWNLOADING,
-                next_poll_at=timezone.now() + timedelta(seconds=retry_delay(generation.attempts)),
-                message="Saving the video failed; the studio will try again shortly.",
-            )
+            _download_failed(generation, reason=exc.user_message)
         return
-    generation.mark_ready(video=stored.video, poster=stored.poster, info=stored.info.as_fields())
+    except Exception as exc:
+        # Anything else (a storage backend down, a disk full, a bug): counted and retried like the rest.
+        log.warning("Generation %s: saving the result failed", generation.code, exc_info=True)
+        _download_failed(generation, reason=f"an unexpected error ({exc.__class__.__name__}).")
+        return
+    if not generation.mark_ready(video=stored.video, poster=stored.poster, info=stored.info.as_fields()):
+        _remove_placed(generation, [stored.video, stored.poster])
+        return
+    # A killed earlier try may have left files at the usual names (storage then chose free ones).
+    for name in {video_name, poster_name} - {stored.video, stored.poster}:
+        files_storage.delete(name)
     log.info("Generation %s is ready", generation.code)
+
+
+def _download_failed(generation: Generation, *, reason: str) -> None:
+    if generation.attempts >= MAX_DOWNLOAD_ATTEMPTS:
+        generation.mark_failed(
+            message=DOWNLOAD_GAVE_UP.format(n=generation.attempts, reason=reason), code="download_failed"
+        )
+        return
+    log.info("Generation %s: download will be retried (%s)", generation.code, reason)
+    generation.retry_download(
+        next_poll_at=timezone.now() + timedelta(seconds=retry_delay(generation.attempts - 1)),
+        message=f"Saving the video failed ({reason.rstrip('.')}); the studio will try again shortly.",
+    )
+
+
+def _remove_placed(generation: Generation, names: list[str]) -> None:
+    """The row was deleted, or finished by another worker, while we saved: remove what it does not use."""
+    row = Generation.objects.filter(pk=generation.pk).values("video", "poster").first()
+    used = {row["video"], row["poster"]} if row else set()
+    for name in set(names) - used:
+        file_storage().delete(name)
+    state = "deleted" if row is None else "finished elsewhere"
+    log.info("Generation %s was %s while saving; the files saved for it are removed", generation.code, state)
 
 
 # --- The sweep: polls what is due and reconciles what nobody is moving --------------
@@ -557,7 +655,7 @@ def run_sweeps(*, seconds: float = 58.0, interval: float | None = None) -> int:
     interval = float(settings.STUDIO_SWEEP_INTERVAL if interval is None else interval)
     deadline = time.monotonic() + seconds
     count = 0
-    storage.clean_tmp()
+    clean_tmp()
     while True:
         began = time.monotonic()
         try:

@@ -1,45 +1,40 @@
-"""Copying a finished video into the studio's own storage, safely.
+"""Copying a finished video into the studio's storage, safely and whole.
 
-The provider's result link is a URL the provider chose, valid for 24 hours. The
-studio fetches it from its own network, so the link is treated as untrusted:
-
-- https only, and every address it resolves to must be public (no loopback,
-  private, link-local, reserved or IPv4-mapped addresses). The connection goes
-  to the address that was checked (the name is resolved once; Host and TLS SNI
-  keep the real name), so a DNS answer cannot change between check and use.
-  Redirects are followed by hand, a few at most, each hop checked the same way.
-  The demo provider on loopback is allowed through `allow_private`.
-- The body is streamed in chunks to a temporary file under MEDIA_ROOT/tmp, with
-  a byte limit; only a complete file that PyAV opens as a video is moved into
-  place with os.replace, so the gallery never sees half a file.
+The provider's result link is a URL the provider chose, so it is fetched
+through the SSRF guard (studio.lib.safehttp) with a byte limit and a total
+deadline (the size cap at a minimum rate: a server that trickles cannot hold a
+download for ever). The body streams into a local temporary file named after
+the generation and its claim, PyAV checks it and a poster is made; then both go
+through Django's storage API, the poster first and the video last. For the file
+system the temporary files live under the storage's own folder, so saving is a
+rename and the gallery never sees half a file.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import os
-import socket
-import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
 
 import av
 import httpx
 from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, Storage
+
+from studio.lib import safehttp
+from studio.lib.safehttp import UrlGuard
 
 log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
-CHUNK_BYTES = 256 * 1024
 POSTER_AT_SECONDS = 1.0
 TMP_DIR_NAME = "tmp"
 USER_AGENT = "OmniStudio/0.1 (result download)"
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class StorageError(Exception):
@@ -64,151 +59,73 @@ class NotAVideo(StorageError):
     pass
 
 
-class ResultExpired(StorageError):
-    """403/404/410 on the file: the 24-hour link ran out."""
+class ResultGone(StorageError):
+    """403/404/410 on the file: the link ran out, or the file is not (yet) there."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the result link answered {status}")
+        self.status = status
 
 
 class DownloadFailed(StorageError):
-    """A network failure or a 5xx/429: worth another try later."""
+    """A network failure, a 5xx/429 or a download past its deadline: worth another try later."""
 
     permanent = False
 
 
-def is_public_address(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and (address.ipv4_mapped or address.sixtofour):
-        return False  # an IPv4 address in disguise: refused outright
-    return address.is_global and not (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_reserved
-        or address.is_multicast
-        or address.is_unspecified
-    )
+def download_seconds(max_bytes: int) -> float:
+    """The total deadline of one download: the largest file allowed, at the slowest rate accepted."""
+    return max_bytes / (settings.STUDIO_DOWNLOAD_MIN_KBPS * 1024)
 
 
-@dataclass(frozen=True)
-class UrlGuard:
-    """Which result URLs may be fetched. Tests subclass it to fake DNS."""
-
-    allow_private: bool = False
-    allow_http: bool = False  # tests of the address checks run plain-http servers on loopback
-
-    def resolve(self, host: str, port: int) -> list[IPAddress]:
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise DownloadFailed(f"the result host does not resolve ({exc.__class__.__name__})") from None
-        addresses: list[IPAddress] = []
-        for info in infos:
-            address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-            if address not in addresses:
-                addresses.append(address)
-        return addresses
-
-    def allows(self, address: IPAddress) -> bool:
-        return self.allow_private or is_public_address(address)
-
-    def target(self, url: str) -> tuple[httpx.URL, dict[str, str], dict]:
-        """Where to connect for url: (URL to request, extra headers, httpx extensions).
-
-        Raises UnsafeResultURL for a scheme or an address that is not allowed.
-        """
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.scheme not in ("http", "https") or not host:
-            raise UnsafeResultURL(f"the result link is not an http(s) URL: {parts.scheme}:")
-        if parts.scheme != "https" and not (self.allow_private or self.allow_http):
-            raise UnsafeResultURL("the result link is not https")
-        if parts.username or parts.password:
-            raise UnsafeResultURL("the result link carries credentials")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            literal: IPAddress | None = ipaddress.ip_address(host)
-        except ValueError:
-            literal = None
-        addresses = [literal] if literal else self.resolve(host, port)
-        if not addresses:
-            raise DownloadFailed("the result host has no address")
-        refused = [a for a in addresses if not self.allows(a)]
-        if refused:
-            raise UnsafeResultURL(f"the result link points at a non-public address ({refused[0]})")
-        if self.allow_private:
-            # Nothing to pin: any address is fine, connect by name.
-            return httpx.URL(url), {}, {}
-        address = addresses[0]
-        pinned = httpx.URL(url).copy_with(host=str(address))
-        netloc = host if parts.port is None else f"{host}:{parts.port}"
-        extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-        return pinned, {"Host": netloc}, extensions
+def tmp_dir(storage: Storage) -> Path:
+    """Local room for downloads: inside the storage's folder when it is the file system (one rename away)."""
+    base = storage.location if isinstance(storage, FileSystemStorage) else settings.MEDIA_ROOT
+    return Path(base) / TMP_DIR_NAME
 
 
-def _check_peer(response: httpx.Response, guard: UrlGuard) -> None:
-    """Belt and braces: the socket really is connected to an allowed address."""
-    stream = response.extensions.get("network_stream")
-    if stream is None or guard.allow_private:
-        return
-    peer = stream.get_extra_info("server_addr")
-    if peer:
-        address = ipaddress.ip_address(str(peer[0]).split("%")[0])
-        if not guard.allows(address):
-            raise UnsafeResultURL(f"connected to a non-public address ({address})")
+def fetch(url: str, path: Path, *, guard: UrlGuard, max_bytes: int, seconds: float | None = None) -> int:
+    """Stream url into path (created, or emptied) within `seconds` in all; returns the bytes written.
 
-
-def tmp_dir() -> Path:
-    path = Path(settings.MEDIA_ROOT) / TMP_DIR_NAME
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def fetch(
-    url: str,
-    *,
-    guard: UrlGuard,
-    max_bytes: int,
-    timeout: float = 30.0,
-    transport: httpx.BaseTransport | None = None,
-) -> Path:
-    """Stream url into a new temporary file under MEDIA_ROOT/tmp and return its path.
-
-    On any failure the temporary file is removed and a StorageError raised.
+    On any failure path is removed and a StorageError raised.
     """
-    fd, name = tempfile.mkstemp(prefix="download-", suffix=".part", dir=tmp_dir())
-    path = Path(name)
+    deadline = time.monotonic() + (download_seconds(max_bytes) if seconds is None else seconds)
+    timeout = settings.STUDIO_DOWNLOAD_READ_TIMEOUT
     try:
         with (
-            os.fdopen(fd, "wb") as out,
-            httpx.Client(
-                timeout=httpx.Timeout(timeout, connect=10.0),
-                follow_redirects=False,
-                trust_env=False,  # no proxy from the environment: we check the peer ourselves
-                transport=transport,
+            open(path, "wb") as out,
+            guard.client(
+                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+                follow_redirects=True,
+                max_redirects=MAX_REDIRECTS,
                 headers={"User-Agent": USER_AGENT, "Accept": "video/*, */*"},
             ) as client,
+            client.stream("GET", url) as response,
         ):
-            for _hop in range(MAX_REDIRECTS + 1):
-                request_url, headers, extensions = guard.target(url)
-                try:
-                    with client.stream(
-                        "GET", request_url, headers=headers, extensions=extensions
-                    ) as response:
-                        _check_peer(response, guard)
-                        if response.is_redirect:
-                            location = response.headers.get("location", "")
-                            if not location:
-                                raise DownloadFailed("the result link redirected nowhere")
-                            url = urljoin(url, location)
-                            continue
-                        _check_status(response.status_code)
-                        _copy(response, out, max_bytes=max_bytes)
-                        out.flush()
-                        os.fsync(out.fileno())
-                        return path
-                except httpx.HTTPError as exc:
-                    raise DownloadFailed(
-                        f"downloading the result failed ({exc.__class__.__name__})"
-                    ) from None
-            raise UnsafeResultURL(f"the result link redirected more than {MAX_REDIRECTS} times")
+            _check_status(response.status_code)
+            written = _copy(response, out, max_bytes=max_bytes, deadline=deadline)
+            out.flush()
+            os.fsync(out.fileno())
+            return written
+    except safehttp.UnsafeURL as exc:
+        path.unlink(missing_ok=True)
+        raise UnsafeResultURL(f"the result {exc}") from None
+    except httpx.TooManyRedirects:
+        path.unlink(missing_ok=True)
+        raise UnsafeResultURL(f"the result link redirected more than {MAX_REDIRECTS} times") from None
+    except httpx.HTTPError as exc:
+        path.unlink(missing_ok=True)
+        raise DownloadFailed(
+            f"downloading the result failed ({exc.__class__.__name__})",
+            user_message="the provider's file server could not be reached or stopped answering.",
+        ) from None
+    except (ValueError, OverflowError, httpx.InvalidURL) as exc:
+        # A port out of range, a broken IPv6 literal, such a redirect: no try will work.
+        path.unlink(missing_ok=True)
+        raise StorageError(
+            f"the result link is not a valid URL ({exc.__class__.__name__})",
+            user_message="The provider's download link is not a valid address.",
+        ) from None
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -218,16 +135,15 @@ def _check_status(status: int) -> None:
     if status == 200:
         return
     if status in (403, 404, 410):
-        raise ResultExpired(
-            f"the result link answered {status}",
-            user_message="The provider's download link has expired (links last 24 hours).",
-        )
+        raise ResultGone(status)
     if status == 429 or status >= 500:
-        raise DownloadFailed(f"the result link answered {status}")
+        raise DownloadFailed(
+            f"the result link answered {status}", user_message=f"the provider's file server answered {status}."
+        )
     raise StorageError(f"the result link answered {status}")
 
 
-def _copy(response: httpx.Response, out, *, max_bytes: int) -> int:
+def _copy(response: httpx.Response, out, *, max_bytes: int, deadline: float) -> int:
     too_large = ResultTooLarge(
         f"the result is larger than the {max_bytes:,} bytes allowed",
         user_message=f"The video file is larger than the studio accepts ({max_bytes // (1024 * 1024)} MB).",
@@ -236,10 +152,17 @@ def _copy(response: httpx.Response, out, *, max_bytes: int) -> int:
     if declared.isdigit() and int(declared) > max_bytes:
         raise too_large
     written = 0
-    for chunk in response.iter_bytes(CHUNK_BYTES):
+    # Each network read as it comes (no chunk_size: httpx would wait to fill it),
+    # so the deadline is checked at least once per read timeout.
+    for chunk in response.iter_bytes():
         written += len(chunk)
         if written > max_bytes:
             raise too_large
+        if time.monotonic() > deadline:
+            raise DownloadFailed(
+                "the result came too slowly",
+                user_message="the provider's file came too slowly.",
+            )
         out.write(chunk)
     return written
 
@@ -298,11 +221,8 @@ def probe(path: Path) -> VideoInfo:
         ) from None
 
 
-def make_poster(video_path: Path, *, at: float = POSTER_AT_SECONDS, quality: int = 85) -> Path:
-    """A JPEG of the frame about `at` seconds in (or the last one, for a shorter clip)."""
-    fd, name = tempfile.mkstemp(prefix="poster-", suffix=".jpg", dir=tmp_dir())
-    os.close(fd)
-    path = Path(name)
+def make_poster(video_path: Path, path: Path, *, at: float = POSTER_AT_SECONDS, quality: int = 85) -> None:
+    """Write to path a JPEG of the frame about `at` seconds in (or the last one, for a shorter clip)."""
     try:
         image = None
         with av.open(str(video_path)) as container:
@@ -317,23 +237,26 @@ def make_poster(video_path: Path, *, at: float = POSTER_AT_SECONDS, quality: int
         if image is None:
             raise NotAVideo("no frame could be decoded", user_message=_NOT_A_VIDEO)
         image.convert("RGB").save(path, "JPEG", quality=quality, optimize=True)
-        return path
     except NotAVideo:
-        path.unlink(missing_ok=True)
         raise
     except Exception as exc:
-        path.unlink(missing_ok=True)
         raise NotAVideo(
             f"decoding a frame failed ({exc.__class__.__name__})", user_message=_NOT_A_VIDEO
         ) from None
 
 
-def place(tmp: Path, name: str) -> str:
-    """Move a complete temporary file to its storage name, atomically; returns the name."""
-    final = Path(settings.MEDIA_ROOT) / name
-    final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, final)
-    return name
+class _LocalFile(File):
+    """A complete local file. FileSystemStorage moves such a file into place (a rename on
+    one file system) instead of copying it, so the file appears whole or not at all."""
+
+    def temporary_file_path(self) -> str:
+        return self.name
+
+
+def place(storage: Storage, path: Path, name: str) -> str:
+    """Save a complete local file under name (or a free name next to it); returns the name used."""
+    with open(path, "rb") as handle:
+        return storage.save(name, _LocalFile(handle, name=str(path)))
 
 
 @dataclass(frozen=True)
@@ -346,50 +269,58 @@ class StoredVideo:
 def store_result(
     url: str,
     *,
+    storage: Storage,
     video_name: str,
     poster_name: str,
+    tmp_name: str,
     allow_private: bool,
     max_bytes: int | None = None,
     guard: UrlGuard | None = None,
 ) -> StoredVideo:
-    """Fetch, check and place a result; nothing is left behind when it fails."""
+    """Fetch, check and save a result; nothing of it is left behind when it fails.
+
+    tmp_name names the temporary files (see clean_tmp): the caller's claim.
+    """
     guard = guard or UrlGuard(allow_private=allow_private)
     started = time.monotonic()
-    tmp = fetch(url, guard=guard, max_bytes=max_bytes or settings.STUDIO_MAX_VIDEO_BYTES)
-    poster = None
+    directory = tmp_dir(storage)
+    directory.mkdir(parents=True, exist_ok=True)
+    video_tmp, poster_tmp = directory / f"{tmp_name}.mp4.part", directory / f"{tmp_name}.jpg.part"
     try:
-        info = probe(tmp)
-        poster = make_poster(tmp)
-        # The poster first: a video in place means the work is done.
-        place(poster, poster_name)
-        place(tmp, video_name)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        if poster is not None:
-            poster.unlink(missing_ok=True)
-        raise
+        fetch(url, video_tmp, guard=guard, max_bytes=max_bytes or settings.STUDIO_MAX_VIDEO_BYTES)
+        info = probe(video_tmp)
+        make_poster(video_tmp, poster_tmp)
+        # The poster first: a video in storage means the work is done.
+        poster = place(storage, poster_tmp, poster_name)
+        try:
+            video = place(storage, video_tmp, video_name)
+        except BaseException:
+            storage.delete(poster)
+            raise
+    finally:
+        video_tmp.unlink(missing_ok=True)
+        poster_tmp.unlink(missing_ok=True)
     log.info(
         "Stored %s (%s bytes, %sx%s, %ss) in %.2fs",
-        video_name,
+        video,
         info.bytes,
         info.width,
         info.height,
         info.duration,
         time.monotonic() - started,
     )
-    return StoredVideo(video=video_name, poster=poster_name, info=info)
+    return StoredVideo(video=video, poster=poster, info=info)
 
 
-def clean_tmp(*, older_than: float = 6 * 3600) -> int:
-    """Remove temporary files a killed worker left behind; returns how many."""
+def clean_tmp(storage: Storage, *, keep: Callable[[str], bool]) -> int:
+    """Remove the temporary files whose name `keep` says no live claim could still be writing."""
     removed = 0
-    cutoff = time.time() - older_than
-    directory = Path(settings.MEDIA_ROOT) / TMP_DIR_NAME
+    directory = tmp_dir(storage)
     if not directory.is_dir():
         return 0
     for path in directory.iterdir():
         with contextlib.suppress(OSError):
-            if path.is_file() and path.stat().st_mtime < cutoff:
+            if path.is_file() and not keep(path.name.split(".")[0]):
                 path.unlink()
                 removed += 1
     return removed
