@@ -11,6 +11,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from studio.lib.safehttp import UrlGuard
 from studio.videos import storage
 from studio.videos.evolink import (
     MODEL,
@@ -94,11 +95,12 @@ def test_it_creates_and_queries_a_task_with_typed_fields(make_client, demo_provi
     assert list(demo_provider.server.tasks) == [task.id]
 
 
-def test_a_result_is_downloaded_without_the_key(make_client, demo_provider):
+def test_a_result_is_downloaded_without_the_key(make_client, demo_provider, tmp_path):
     client = make_client()
     done = wait_until_finished(client, client.create_task(prompt=PROMPT, duration=3).id)
 
-    path = storage.fetch(done.result_url, guard=storage.UrlGuard(allow_private=True), max_bytes=50_000_000)
+    path = tmp_path / "result.mp4"
+    storage.fetch(done.result_url, path, guard=UrlGuard(allow_private=True), max_bytes=50_000_000)
 
     assert path.read_bytes()[4:8] == b"ftyp"
     assert demo_provider.server.file_requests_with_auth == 0
@@ -426,24 +428,28 @@ def test_a_create_answered_with_malformed_json_has_an_unknown_outcome(make_clien
 # --- Result links expire -------------------------------------------------------------------
 
 
-def test_an_expired_result_link_is_told_apart_from_a_failure(make_client, demo_provider):
+def test_an_expired_result_link_is_told_apart_from_a_failure(make_client, demo_provider, tmp_path):
     demo_provider.server.queue_fault("expired", on="create")
     client = make_client()
     done = wait_until_finished(client, client.create_task(prompt=PROMPT, duration=3).id)
     assert done.status == "completed"
 
-    with pytest.raises(storage.ResultExpired) as caught:
-        storage.fetch(done.result_url, guard=storage.UrlGuard(allow_private=True), max_bytes=10**8)
-    assert caught.value.permanent
+    with pytest.raises(storage.ResultGone) as caught:
+        storage.fetch(
+            done.result_url, tmp_path / "r.mp4", guard=UrlGuard(allow_private=True), max_bytes=10**8
+        )
+    assert caught.value.status == 410
 
 
-def test_a_result_link_expires_after_its_lifetime(make_client, demo_provider):
+def test_a_result_link_expires_after_its_lifetime(make_client, demo_provider, tmp_path):
     client = make_client()
     done = wait_until_finished(client, client.create_task(prompt=PROMPT, duration=3).id)
     demo_provider.server.result_ttl = 0  # as if 24 hours had passed
 
-    with pytest.raises(storage.ResultExpired):
-        storage.fetch(done.result_url, guard=storage.UrlGuard(allow_private=True), max_bytes=10**8)
+    with pytest.raises(storage.ResultGone):
+        storage.fetch(
+            done.result_url, tmp_path / "r.mp4", guard=UrlGuard(allow_private=True), max_bytes=10**8
+        )
 
 
 # --- Tolerant parsing ------------------------------------------------------------------------

@@ -337,6 +337,15 @@ def test_an_expired_result_link_expires_the_generation(alice, team_a, provider):
     wait_for_provider(provider)
     tasks.poll_generation(generation.pk)
     generation = reload(generation)
+    # A link younger than 24 hours has not expired: the file is missing, and is asked for again.
+    assert generation.status == Status.DOWNLOADING
+    assert "could not be found" in generation.error_message and "expired" not in generation.error_message
+    # Once the link is 24 hours old, the answer means what it says.
+    Generation.objects.filter(pk=generation.pk).update(
+        completed_at=timezone.now() - timedelta(hours=24, seconds=1), next_poll_at=timezone.now()
+    )
+    assert services.sweep(threads=0).stored == 1
+    generation = reload(generation)
     assert generation.status == Status.EXPIRED
     assert "expired" in generation.error_message
     assert not generation.video
