@@ -154,12 +154,16 @@ def bench_sweep(team, user, *, count: int, latency: float, threads: int) -> dict
 def child_store(small_url: str, big_url_file: str, media_root: str) -> None:
     """Runs in the child: warm up on a small result, then store the big one; prints JSON."""
     from django.conf import settings
+    from django.core.files.storage import default_storage
 
     from studio.videos import storage
 
     settings.MEDIA_ROOT = media_root
     settings.STUDIO_MAX_VIDEO_BYTES = 400 * 1024 * 1024
-    storage.store_result(small_url, video_name="warm/v.mp4", poster_name="warm/p.jpg", allow_private=True)
+    files = {"storage": default_storage, "allow_private": True}
+    storage.store_result(
+        small_url, video_name="warm/v.mp4", poster_name="warm/p.jpg", tmp_name="warm", **files
+    )
     # Forget the import and warm-up peaks: from here VmHWM is the peak of the big store.
     try:
         Path("/proc/self/clear_refs").write_text("5")
@@ -171,7 +175,11 @@ def child_store(small_url: str, big_url_file: str, media_root: str) -> None:
     sys.stdin.readline()  # the parent has made the next download big
     started = time.monotonic()
     stored = storage.store_result(
-        Path(big_url_file).read_text(), video_name="big/v.mp4", poster_name="big/p.jpg", allow_private=True
+        Path(big_url_file).read_text(),
+        video_name="big/v.mp4",
+        poster_name="big/p.jpg",
+        tmp_name="big",
+        **files,
     )
     print(
         json.dumps(

@@ -138,7 +138,8 @@ def _check_status(status: int) -> None:
         raise ResultGone(status)
     if status == 429 or status >= 500:
         raise DownloadFailed(
-            f"the result link answered {status}", user_message=f"the provider's file server answered {status}."
+            f"the result link answered {status}",
+            user_message=f"the provider's file server answered {status}.",
         )
     raise StorageError(f"the result link answered {status}")
 
