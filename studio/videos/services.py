@@ -520,7 +520,7 @@ def _download_failed(generation: Generation, *, reason: str) -> None:
     log.info("Generation %s: download will be retried (%s)", generation.code, reason)
     generation.retry_download(
         next_poll_at=timezone.now() + timedelta(seconds=retry_delay(generation.attempts - 1)),
-        message=f"Saving the video failed ({reason.rstrip('.')}); the studio will try again shortly.",
+        message=f"Saving the video failed: {reason} The studio will try again shortly.",
     )
 
 

@@ -84,12 +84,20 @@ def tmp_dir(storage: Storage) -> Path:
     return Path(base) / TMP_DIR_NAME
 
 
-def fetch(url: str, path: Path, *, guard: UrlGuard, max_bytes: int, seconds: float | None = None) -> int:
-    """Stream url into path (created, or emptied) within `seconds` in all; returns the bytes written.
+def fetch(url: str, path: Path, *, guard: UrlGuard, max_bytes: int) -> int:
+    """Stream url into path (created, or emptied) by the download deadline; returns the bytes written.
 
     On any failure path is removed and a StorageError raised.
     """
-    deadline = time.monotonic() + (download_seconds(max_bytes) if seconds is None else seconds)
+    try:
+        return _fetch(url, path, guard=guard, max_bytes=max_bytes)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def _fetch(url: str, path: Path, *, guard: UrlGuard, max_bytes: int) -> int:
+    deadline = time.monotonic() + download_seconds(max_bytes)
     timeout = settings.STUDIO_DOWNLOAD_READ_TIMEOUT
     try:
         with (
@@ -108,27 +116,22 @@ def fetch(url: str, path: Path, *, guard: UrlGuard, max_bytes: int, seconds: flo
             os.fsync(out.fileno())
             return written
     except safehttp.UnsafeURL as exc:
-        path.unlink(missing_ok=True)
-        raise UnsafeResultURL(f"the result {exc}") from None
+        raise UnsafeResultURL(f"The provider's download link was refused: {exc}.") from None
     except httpx.TooManyRedirects:
-        path.unlink(missing_ok=True)
-        raise UnsafeResultURL(f"the result link redirected more than {MAX_REDIRECTS} times") from None
+        raise UnsafeResultURL(
+            f"The provider's download link redirected more than {MAX_REDIRECTS} times."
+        ) from None
     except httpx.HTTPError as exc:
-        path.unlink(missing_ok=True)
         raise DownloadFailed(
             f"downloading the result failed ({exc.__class__.__name__})",
             user_message="the provider's file server could not be reached or stopped answering.",
         ) from None
     except (ValueError, OverflowError, httpx.InvalidURL) as exc:
-        # A port out of range, a broken IPv6 literal, such a redirect: no try will work.
-        path.unlink(missing_ok=True)
+        # A port out of range, a broken IPv6 literal, a redirect to such: no try will work.
         raise StorageError(
             f"the result link is not a valid URL ({exc.__class__.__name__})",
             user_message="The provider's download link is not a valid address.",
         ) from None
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
 
 
 def _check_status(status: int) -> None:
