@@ -460,7 +460,8 @@ def _store(generation: Generation) -> None:
     Whatever goes wrong ends in a retry (the attempt was counted when claimed)
     or, after the last one or when trying again cannot help, a failed row.
     """
-    clean_tmp()
+    with contextlib.suppress(OSError):  # housekeeping must not stop the store
+        clean_tmp()
     if not generation.result_url:
         generation.mark_failed(message="There is no file to download for this video.", code="no_result")
         return
