@@ -93,6 +93,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "studio.accounts.context_processors.team",
+                "studio.videos.keys.demo_mode",
             ],
         },
     },

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import logging
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -327,3 +329,19 @@ def test_the_demo_client_reaches_the_demo_provider(studio_on_demo_provider, team
     with keys.client_for_team(team_a) as client:
         task = client.create_task(prompt="A kite over a beach", duration=3)
     assert list(studio_on_demo_provider.server.tasks) == [task.id]
+
+
+def test_accounts_imports_nothing_from_videos():
+    """One import direction: videos builds on accounts, never the other way round."""
+    root = Path(__file__).resolve().parent.parent / "studio" / "accounts"
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            found += [f"{path.relative_to(root)}: {n}" for n in names if n.startswith("studio.videos")]
+    assert root.is_dir() and not found

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 from django.urls.converters import StringConverter
 
-from studio.accounts import keys, views
+from studio.accounts import views
 
 
 class InvitationTokenConverter(StringConverter):
@@ -59,9 +59,6 @@ urlpatterns = [
     ),
     path("team/members/<uuid:code>/role/", views.member_role, name="member_role"),
     path("team/members/<uuid:code>/remove/", views.member_remove, name="member_remove"),
-    path("team/key/", keys.team_key_save, name="team_key_save"),
-    path("team/key/remove/", keys.team_key_remove, name="team_key_remove"),
-    path("team/key/test/", keys.team_key_test, name="team_key_test"),
     path("teams/new/", views.team_create, name="team_create"),
     path("invite/<invitation_token:token>/", views.invitation, name="invitation"),
 ]

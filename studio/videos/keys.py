@@ -1,20 +1,32 @@
-"""Which EvoLink key a team uses, kept encrypted, and the client built from it.
+"""The team's EvoLink key: which one a team uses, kept encrypted, the client built
+from it, and the views that save, test and remove it.
 
 A team's own key wins; else the deployment's EVOLINK_API_KEY; else nobody has
 a key and the studio runs in demo mode against the local demo provider.
+Owners and admins manage it. The key goes in once and never comes back out:
+pages show its last four characters, and nothing here logs or echoes it.
+`manage.py rotatekeys` (beside this module) re-encrypts the stored keys.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import uuid
 from dataclasses import dataclass
 
+from django import forms
 from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
-from studio.accounts.models import Team
+from studio.accounts.access import current_membership, member_required
+from studio.accounts.models import Membership, Team
 from studio.lib import crypto
 from studio.videos.evolink import EvolinkClient, EvolinkError
 
@@ -162,3 +174,113 @@ def check_team_key(team: Team) -> KeyCheck:
         return KeyCheck(False, f"EvoLink answered {exc.status} while checking {source}.{said}")
     # A made-up task id should not exist; an answer still proves the key works.
     return KeyCheck(True, f"It works: EvoLink accepted {source}.")
+
+
+# --- The views (team settings, owners and admins) ---------------------------------
+
+FRAGMENT = "accounts/team_settings_key.html"
+
+
+def _manager_team(request: HttpRequest) -> Team:
+    """The team the form was about, if the person manages it (403 if not, 404 for outsiders).
+
+    The forms carry the team's code: a tab left open on another team, or a
+    forged code for someone else's team, must not change the current team.
+    """
+    if raw := request.POST.get("team", ""):
+        try:
+            code = uuid.UUID(raw)
+        except ValueError:  # a tampered form: as unknown as someone else's team
+            raise Http404("No such team.") from None
+        if code != request.team.code:
+            if not Membership.objects.filter(team__code=code, user=request.user).exists():
+                raise Http404("No such team.")
+            raise PermissionDenied("This form belongs to another of your teams; reload the page.")
+    if not request.membership.is_manager:
+        raise PermissionDenied("Only owners and admins manage the team's EvoLink key.")
+    return request.team
+
+
+class ApiKeyForm(forms.Form):
+    key = forms.CharField(
+        label="EvoLink API key",
+        strip=True,
+        max_length=600,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"}),
+        error_messages={"required": "Paste the API key from your EvoLink dashboard."},
+    )
+
+    def clean_key(self) -> str:
+        try:
+            return clean_api_key(self.cleaned_data["key"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+def _answer(
+    request: HttpRequest,
+    team: Team,
+    *,
+    notice: str = "",
+    ok: bool = True,
+    form: ApiKeyForm | None = None,
+) -> HttpResponse:
+    """htmx gets the fragment back; a plain POST is redirected, or shown its errors."""
+    if request.htmx:
+        context = {
+            "team": team,
+            "membership": request.membership,
+            "key_form": form,
+            "key_notice": notice,
+            "key_notice_ok": ok,
+            "demo_mode": is_demo_mode(team),
+        }
+        # 200 even for a bad value: htmx does not swap error statuses by default.
+        return render(request, FRAGMENT, context)
+    if form is not None and form.errors:
+        context = {"team": team, "membership": request.membership, "key_form": form}
+        return render(request, "accounts/team_key.html", context, status=400)
+    if notice:
+        (messages.success if ok else messages.error)(request, notice)
+    return redirect("team_settings")
+
+
+@require_POST
+@member_required
+def team_key_save(request: HttpRequest) -> HttpResponse:
+    team = _manager_team(request)
+    form = ApiKeyForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, team, form=form)
+    replaced = has_team_key(team)
+    set_team_key(team, form.cleaned_data["key"])
+    verb = "replaced" if replaced else "saved"
+    return _answer(request, team, notice=f"EvoLink key {verb}; it ends in {team.api_key_last4}.")
+
+
+@require_POST
+@member_required
+def team_key_remove(request: HttpRequest) -> HttpResponse:
+    team = _manager_team(request)
+    if has_team_key(team):
+        clear_team_key(team)
+        notice = "The team's EvoLink key was removed."
+    else:
+        notice = "The team had no EvoLink key."
+    if is_demo_mode(team):
+        notice += " With no key at all, videos are generated by the local demo provider."
+    return _answer(request, team, notice=notice)
+
+
+@require_POST
+@member_required
+def team_key_test(request: HttpRequest) -> HttpResponse:
+    team = _manager_team(request)
+    check = check_team_key(team)
+    return _answer(request, team, notice=check.message, ok=check.works)
+
+
+def demo_mode(request: HttpRequest) -> dict:
+    """Context processor: whether the current team runs on the demo provider (the top bar says so)."""
+    membership = current_membership(request)
+    return {"demo_mode": is_demo_mode(membership.team if membership else None)}

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from studio.videos import views
+from studio.videos import keys, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -17,6 +17,10 @@ urlpatterns = [
     path("comments/<uuid:code>/", views.comment_detail, name="comment_detail"),
     path("comments/<uuid:code>/edit/", views.comment_edit, name="comment_edit"),
     path("comments/<uuid:code>/delete/", views.comment_delete, name="comment_delete"),
+    # The team's EvoLink key, on the team settings page.
+    path("team/key/", keys.team_key_save, name="team_key_save"),
+    path("team/key/remove/", keys.team_key_remove, name="team_key_remove"),
+    path("team/key/test/", keys.team_key_test, name="team_key_test"),
     path("compose/", views.compose, name="compose"),
     path("compose/preview/", views.compose_preview, name="compose_preview"),
     path("compose/card/<uuid:code>/", views.compose_card, name="compose_card"),
