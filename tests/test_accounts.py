@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import timedelta
 
 import pytest
+from axes.models import AccessAttempt
 from django.contrib.auth.models import User
 from django.core import mail
 from django.urls import reverse
@@ -144,32 +147,177 @@ def test_success_resets_the_failure_count(client, alice):
         assert _fail_sign_in(client).status_code == 200
 
 
+def _sign_in(client, username="alice@example.org", address="10.0.0.1"):
+    return client.post("/login/", {"username": username, "password": PASSWORD}, REMOTE_ADDR=address)
+
+
+def test_guessing_spread_over_many_addresses_throttles_the_account_until_the_cool_off(
+    client, settings, alice, charlie
+):
+    settings.STUDIO_LOGIN_ACCOUNT_FAILURE_LIMIT = 12
+    # Three failures from each of four addresses: under the per-address limit every time.
+    for n in range(12):
+        assert _fail_sign_in(client, address=f"10.0.{n % 4}.9").status_code in (200, 429)
+    # The account is throttled from anywhere, even with the right password...
+    assert _sign_in(client, address="10.9.9.9").status_code == 429
+    assert _fail_sign_in(client, address="10.8.8.8").status_code == 429
+    # ...while other accounts are not, from the same addresses.
+    assert _sign_in(client, "charlie@example.org", "10.0.1.9").status_code == 302
+    client.post("/logout/")
+    # Once the cool-off has passed since the failures, alice signs in.
+    AccessAttempt.objects.update(
+        attempt_time=timezone.now() - settings.AXES_COOLOFF_TIME - timedelta(seconds=1)
+    )
+    assert _sign_in(client, address="10.9.9.9").status_code == 302
+
+
+def test_failures_below_the_account_limit_do_not_throttle_it(client, settings, alice):
+    settings.STUDIO_LOGIN_ACCOUNT_FAILURE_LIMIT = 12
+    for n in range(11):
+        assert _fail_sign_in(client, address=f"10.0.{n % 4}.9").status_code == 200
+    assert _sign_in(client, address="10.9.9.9").status_code == 302
+
+
+@pytest.mark.parametrize(("minutes", "said"), [(1, "1 minute"), (40, "40 minutes"), (120, "2 hours")])
+def test_the_lockout_message_says_the_configured_duration(client, settings, alice, minutes, said):
+    settings.AXES_COOLOFF_TIME = timedelta(minutes=minutes)
+    for _ in range(5):
+        response = _fail_sign_in(client)
+    assert response.status_code == 429
+    assert f"paused for {said}." in response.content.decode()
+
+
+# The database's limits are the forms' limits
+
+
+@pytest.mark.parametrize("length", [151, 254, 320])
+def test_signup_with_an_address_longer_than_a_user_name_is_explained(client, db, length):
+    email = "d" * (length - len("@example.org")) + "@example.org"
+    response = client.post("/signup/", {"name": "Dora", "email": email, "password": PASSWORD})
+    assert response.status_code == 200
+    assert "at most 150 characters" in response.content.decode() or "valid email" in response.content.decode()
+    assert not User.objects.exists()
+
+
+@pytest.mark.parametrize("length", [151, 255, 320])
+def test_an_invitation_to_an_overlong_address_is_explained(alice_client, team_a, length):
+    email = "d" * (length - len("@example.org")) + "@example.org"
+    response = alice_client.post("/team/invitations/", {"role": "creator", "email": email})
+    assert response.status_code == 400
+    assert "at most 150 characters" in response.content.decode() or "valid email" in response.content.decode()
+    assert not Invitation.objects.exists()
+
+
+# Response headers
+
+
+def test_signed_in_pages_are_not_stored_and_every_response_has_a_permissions_policy(client, alice):
+    signed_out = client.get("/signup/")
+    assert "Cache-Control" not in signed_out  # a public page may be kept
+    client.force_login(alice)
+    for path in ("/", "/team/", "/compose/"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response["Cache-Control"] == "no-store"
+    for response in (signed_out, client.get("/static/css/studio.css"), client.get("/no-such-page/")):
+        policy = response["Permissions-Policy"]
+        assert "camera=()" in policy and "microphone=()" in policy and "geolocation=()" in policy
+        assert "autoplay=(self)" in policy and "fullscreen=(self)" in policy
+
+
 # Invitations and roles
 
 
-def test_owner_invites_and_the_link_is_shown(alice_client, team_a):
-    response = alice_client.post("/team/invitations/", {"role": "reviewer", "email": ""})
+def _invite(team: Team, by: User, email: str, role: str = Role.CREATOR) -> Invitation:
+    return Invitation.issue(team=team, role=role, invited_by=by, email=email)
+
+
+def _link_token(text: str) -> str:
+    return re.search(r"/invite/([A-Za-z0-9_-]+)/", text).group(1)
+
+
+def test_owner_invites_an_address_and_the_link_is_shown_and_mailed(alice_client, team_a):
+    response = alice_client.post("/team/invitations/", {"role": "reviewer", "email": "Rita@Example.org"})
     invitation = Invitation.objects.get(team=team_a)
     assert invitation.role == Role.REVIEWER
+    assert invitation.email == "rita@example.org"
     assert response.status_code == 302
-    page = alice_client.get(response.url)
-    assert f"/invite/{invitation.token}/" in page.content.decode()
+    page = alice_client.get(response.url).content.decode()
+    token = _link_token(page)
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["rita@example.org"]
+    assert f"/invite/{token}/" in mail.outbox[0].body
+    assert Invitation.find(Invitation.objects.all(), token) == invitation
 
 
-def test_invitation_with_an_email_sends_the_link(alice_client, team_a):
-    alice_client.post("/team/invitations/", {"role": "creator", "email": "new@example.org"})
+def test_an_invitation_needs_an_address(alice_client, team_a):
+    response = alice_client.post("/team/invitations/", {"role": "creator", "email": ""})
+    assert response.status_code == 400
+    assert "Enter the address of the person you invite" in response.content.decode()
+    assert not Invitation.objects.exists()
+
+
+def test_the_database_keeps_only_a_hash_of_the_invitation_token(alice_client, team_a):
+    alice_client.post("/team/invitations/", {"role": "admin", "email": "erin@example.org"})
+    token = _link_token(mail.outbox[0].body)
     invitation = Invitation.objects.get(team=team_a)
-    assert len(mail.outbox) == 1
-    assert f"/invite/{invitation.token}/" in mail.outbox[0].body
+    assert invitation.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    row = Invitation.objects.filter(pk=invitation.pk).values().get()
+    assert not any(token in str(value) for value in row.values())
+
+
+def test_mallory_cannot_accept_erins_invitation(client, team_a, alice):
+    invitation = _invite(team_a, alice, "erin@example.org", Role.ADMIN)
+    mallory = make_user("mallory@example.org", "Mallory Mole")
+    client.force_login(mallory)
+    page = client.get(f"/invite/{invitation.token}/").content.decode()
+    assert "This invitation is for <strong>erin@example.org</strong>" in page
+    assert "Sign out, then sign in or sign up as erin@example.org" in page
+    response = client.post(f"/invite/{invitation.token}/", follow=True)
+    assert "This invitation is for erin@example.org" in response.content.decode()
+    assert not Membership.objects.filter(user=mallory, team=team_a).exists()
+    invitation.refresh_from_db()
+    assert invitation.state == "open"
+    # Nor by signing up with another address through the link.
+    client.post("/logout/")
+    response = client.post(
+        f"/signup/?invite={invitation.token}",
+        {"name": "Mallory Two", "email": "mallory2@example.org", "password": PASSWORD},
+    )
+    assert "This invitation is for erin@example.org" in response.content.decode()
+    assert not User.objects.filter(email="mallory2@example.org").exists()
+
+
+def test_erin_accepts_her_invitation_whatever_the_case_of_her_address(client, team_a, alice):
+    invitation = _invite(team_a, alice, "erin@example.org", Role.ADMIN)
+    erin = make_user("Erin@Example.org", "Erin Eide")
+    client.force_login(erin)
+    response = client.post(f"/invite/{invitation.token}/")
+    assert response.status_code == 302
+    assert Membership.objects.get(user=erin, team=team_a).role == Role.ADMIN
+
+
+def test_signing_out_from_the_wrong_account_comes_back_to_the_invitation(client, team_a, alice):
+    invitation = _invite(team_a, alice, "erin@example.org")
+    client.force_login(make_user("mallory@example.org", "Mallory Mole"))
+    response = client.post("/logout/", {"next": f"/invite/{invitation.token}/"})
+    assert response.url == f"/invite/{invitation.token}/"
+    page = client.get(response.url).content.decode()
+    assert f"/signup/?invite={invitation.token}" in page
+
+
+def test_the_signup_from_an_invitation_is_prefilled_with_the_invited_address(client, team_a, alice):
+    invitation = _invite(team_a, alice, "rita@example.org")
+    page = client.get(f"/signup/?invite={invitation.token}").content.decode()
+    assert 'value="rita@example.org"' in page and "readonly" in page
 
 
 def test_a_new_person_signs_up_from_an_invitation_and_joins_as_reviewer(client, team_a, alice):
-    invitation = Invitation.objects.create(team=team_a, role=Role.REVIEWER, invited_by=alice)
+    invitation = _invite(team_a, alice, "rita@example.org", Role.REVIEWER)
     page = client.get(f"/invite/{invitation.token}/")
     assert "Join Team A" in page.content.decode()
     client.post(
         f"/signup/?invite={invitation.token}",
-        {"name": "Rita Reed", "email": "rita@example.org", "password": PASSWORD},
+        {"name": "Rita Reed", "email": "Rita@example.org", "password": PASSWORD},
     )
     rita = User.objects.get(email="rita@example.org")
     assert list(rita.memberships.values_list("team__name", "role")) == [("Team A", "reviewer")]
@@ -181,7 +329,7 @@ def test_a_new_person_signs_up_from_an_invitation_and_joins_as_reviewer(client, 
 def test_an_existing_person_joins_from_an_invitation_and_switches_to_it(
     charlie_client, charlie, team_a, alice
 ):
-    invitation = Invitation.objects.create(team=team_a, role=Role.CREATOR, invited_by=alice)
+    invitation = _invite(team_a, alice, "charlie@example.org")
     response = charlie_client.post(f"/invite/{invitation.token}/")
     assert response.status_code == 302
     assert Membership.objects.get(user=charlie, team=team_a).role == Role.CREATOR
@@ -190,7 +338,7 @@ def test_an_existing_person_joins_from_an_invitation_and_switches_to_it(
 
 @pytest.mark.parametrize("state", ["expired", "revoked", "accepted"])
 def test_an_unusable_invitation_says_why_and_adds_nobody(charlie_client, charlie, team_a, alice, state):
-    invitation = Invitation.objects.create(team=team_a, role=Role.ADMIN, invited_by=alice)
+    invitation = _invite(team_a, alice, "charlie@example.org", Role.ADMIN)
     if state == "expired":
         invitation.expires = timezone.now() - timedelta(minutes=1)
     elif state == "revoked":
@@ -253,8 +401,8 @@ def test_admins_cannot_make_owners(client, team_a, alice, bob):
 
 
 def test_owners_revoke_invitations(alice_client, team_a, alice):
-    invitation = Invitation.objects.create(team=team_a, invited_by=alice)
-    alice_client.post(f"/team/invitations/{invitation.token}/revoke/")
+    invitation = _invite(team_a, alice, "dan@example.org")
+    alice_client.post(f"/team/invitations/{invitation.code}/revoke/")
     invitation.refresh_from_db()
     assert invitation.state == "revoked"
 
@@ -281,13 +429,13 @@ def test_switching_to_a_team_you_are_not_in_is_404(alice_client, team_b):
 
 def test_outsiders_get_404_for_another_teams_objects(charlie_client, team_a, alice, bob):
     bob_membership = Membership.objects.get(user=bob)
-    invitation = Invitation.objects.create(team=team_a, invited_by=alice)
+    invitation = _invite(team_a, alice, "dan@example.org")
     assert charlie_client.post(f"/team/members/{bob_membership.code}/remove/").status_code == 404
     assert (
         charlie_client.post(f"/team/members/{bob_membership.code}/role/", {"role": "owner"}).status_code
         == 404
     )
-    assert charlie_client.post(f"/team/invitations/{invitation.token}/revoke/").status_code == 404
+    assert charlie_client.post(f"/team/invitations/{invitation.code}/revoke/").status_code == 404
     assert Membership.objects.filter(pk=bob_membership.pk).exists()
     invitation.refresh_from_db()
     assert invitation.state == "open"

@@ -5,7 +5,7 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import User
 
-from studio.accounts.models import Role
+from studio.accounts.models import Invitation, Role
 
 
 class SignInForm(AuthenticationForm):
@@ -19,17 +19,44 @@ class SignInForm(AuthenticationForm):
         return self.cleaned_data["username"].strip().lower()
 
 
+# The database's limits, so that a long value is a message next to the field, not a
+# DataError: the address is also the user name (varchar 150). An invitation's column
+# takes 254, but a longer address than a user name could never accept it.
+USERNAME_MAX_LENGTH = User._meta.get_field("username").max_length
+INVITATION_EMAIL_MAX_LENGTH = min(USERNAME_MAX_LENGTH, Invitation._meta.get_field("email").max_length)
+
+
 class SignUpForm(forms.Form):
     name = forms.CharField(max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"}))
-    email = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    email = forms.EmailField(
+        label="Email",
+        max_length=USERNAME_MAX_LENGTH,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        error_messages={"max_length": f"An address of at most {USERNAME_MAX_LENGTH} characters, please."},
+    )
     password = forms.CharField(
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text="At least 8 characters, not too common.",
     )
 
+    def __init__(self, *args, invitation: Invitation | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.invitation = invitation
+        if invitation is not None:
+            # The link was mailed to this address, which it therefore proves; the
+            # invitation is for that address only.
+            self.fields["email"].initial = invitation.email
+            self.fields["email"].widget.attrs["readonly"] = True
+            self.fields["email"].help_text = "The address this invitation was sent to."
+
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
+        if self.invitation is not None and not self.invitation.is_for(email):
+            raise forms.ValidationError(
+                f"This invitation is for {self.invitation.email}. Sign up with that address, "
+                "or without the invitation for a team of your own."
+            )
         if User.objects.filter(username__iexact=email).exists():
             raise forms.ValidationError("There is already an account with this address. Sign in instead?")
         return email
@@ -64,10 +91,17 @@ def _role_choices(*, include_owner: bool) -> list[tuple[str, str]]:
 class InvitationForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices, initial=Role.CREATOR)
     email = forms.EmailField(
-        required=False,
-        label="Email (optional)",
-        help_text="We send the link there; you can also copy it and share it yourself.",
+        label="Email",
+        max_length=INVITATION_EMAIL_MAX_LENGTH,
+        help_text="We send the link there. Only an account with this address can accept it.",
+        error_messages={
+            "required": "Enter the address of the person you invite.",
+            "max_length": f"An address of at most {INVITATION_EMAIL_MAX_LENGTH} characters, please.",
+        },
     )
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip().lower()
 
     def __init__(self, *args, include_owner: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
 from datetime import timedelta
@@ -91,7 +92,13 @@ class Membership(models.Model):
         return self.role != Role.REVIEWER
 
 
+def invitation_token_hash(token: str) -> str:
+    """What the database keeps of an invitation's token (like a callback token's)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def _invitation_token() -> str:
+    """Kept for migration 0001, which names it; tokens are made by Invitation.issue."""
     return secrets.token_urlsafe(24)
 
 
@@ -100,10 +107,18 @@ def _invitation_expiry():
 
 
 class Invitation(models.Model):
+    """An address invited to a team with a role, through a link mailed there.
+
+    The link carries a random token; the row keeps only its sha256, so the
+    database (a backup, the admin) holds no working link. Only an account with
+    the invited address may accept it (services.accept_invitation).
+    """
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     team = models.ForeignKey(Team, models.CASCADE, related_name="invitations")
-    token = models.CharField(max_length=64, unique=True, default=_invitation_token, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.CREATOR)
-    email = models.EmailField(blank=True)
+    email = models.EmailField()
     invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+")
     created = models.DateTimeField(default=timezone.now)
     expires = models.DateTimeField(default=_invitation_expiry)
@@ -112,6 +127,9 @@ class Invitation(models.Model):
     )
     accepted = models.DateTimeField(null=True, blank=True)
     revoked = models.DateTimeField(null=True, blank=True)
+
+    # The token itself, on the instance that issued the invitation or was found by it only.
+    token = ""
 
     class Meta:
         ordering = ["-created"]
@@ -132,6 +150,26 @@ class Invitation(models.Model):
         if self.expires <= timezone.now():
             return "expired"
         return "open"
+
+    @classmethod
+    def issue(cls, **fields) -> Invitation:
+        """A new invitation, with its token on this instance (the row keeps the hash)."""
+        token = secrets.token_urlsafe(24)
+        invitation = cls.objects.create(token_hash=invitation_token_hash(token), **fields)
+        invitation.token = token
+        return invitation
+
+    @classmethod
+    def find(cls, queryset: models.QuerySet[Invitation], token: str) -> Invitation | None:
+        """The invitation of a link's token, if any, carrying the token for its page's links."""
+        invitation = queryset.filter(token_hash=invitation_token_hash(token)).first()
+        if invitation is not None:
+            invitation.token = token
+        return invitation
+
+    def is_for(self, email: str) -> bool:
+        """Whether an account with this address is the one invited (addresses ignore case)."""
+        return bool(self.email) and self.email.strip().lower() == email.strip().lower()
 
     def revoke(self) -> None:
         if self.revoked is None:

@@ -42,10 +42,11 @@ def create_account(*, name: str, email: str, password: str, invitation: Invitati
     return user
 
 
-def invite(*, team: Team, by: Membership, role: str, email: str = "") -> Invitation:
+def invite(*, team: Team, by: Membership, role: str, email: str) -> Invitation:
+    """A new invitation for one address; its token (for the link) is on the instance returned."""
     if role == Role.OWNER and by.role != Role.OWNER:
         raise TeamRuleError("Only an owner can invite another owner.")
-    return Invitation.objects.create(team=team, role=role, email=email, invited_by=by.user)
+    return Invitation.issue(team=team, role=role, email=email.strip().lower(), invited_by=by.user)
 
 
 def send_invitation_email(*, invitation: Invitation, link: str) -> None:
@@ -68,6 +69,11 @@ def accept_invitation(*, invitation: Invitation, user: User) -> Membership:
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if not invitation.is_usable:
         raise TeamRuleError(f"This invitation is {invitation.state} and can no longer be used.")
+    if not invitation.is_for(user.email):
+        raise TeamRuleError(
+            f"This invitation is for {invitation.email}; you are signed in as {user.email}. "
+            "Sign out, then sign in or sign up with the invited address."
+        )
     membership, _ = Membership.objects.get_or_create(
         team=invitation.team, user=user, defaults={"role": invitation.role}
     )

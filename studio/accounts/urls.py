@@ -54,9 +54,7 @@ urlpatterns = [
     path("team/switch/", views.team_switch, name="team_switch"),
     path("team/leave/", views.team_leave, name="team_leave"),
     path("team/invitations/", views.invitation_create, name="invitation_create"),
-    path(
-        "team/invitations/<invitation_token:token>/revoke/", views.invitation_revoke, name="invitation_revoke"
-    ),
+    path("team/invitations/<uuid:code>/revoke/", views.invitation_revoke, name="invitation_revoke"),
     path("team/members/<uuid:code>/role/", views.member_role, name="member_role"),
     path("team/members/<uuid:code>/remove/", views.member_remove, name="member_remove"),
     path("teams/new/", views.team_create, name="team_create"),

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -27,10 +29,10 @@ INVITATION_LINK_SHAPE = r"[A-Za-z0-9_-]{1,64}"
 
 
 def _find_invitation(invitations: QuerySet[Invitation], token: str) -> Invitation | None:
-    """The invitation a token from a query string names, if it could be one."""
+    """The invitation a token from a link or a query string names, if it could be one."""
     if not re.fullmatch(INVITATION_LINK_SHAPE, token):
         return None
-    return invitations.filter(token=token).first()
+    return Invitation.find(invitations, token)
 
 
 def _require_manager(request: HttpRequest) -> None:
@@ -44,17 +46,25 @@ def _get_membership_for_manager(request: HttpRequest, code) -> Membership:
     return get_object_or_404(Membership.objects.select_related("user"), code=code, team=request.team)
 
 
-def _get_invitation_for_manager(request: HttpRequest, token: str) -> Invitation:
+def _get_invitation_for_manager(request: HttpRequest, code) -> Invitation:
     _require_manager(request)
-    return get_object_or_404(Invitation, token=token, team=request.team)
+    return get_object_or_404(Invitation, code=code, team=request.team)
+
+
+def _duration(delta: timedelta) -> str:
+    """'15 minutes', '1 minute', '2 hours': a setting's length as people say it."""
+    minutes = max(1, round(delta.total_seconds() / 60))
+    if minutes % 60 == 0:
+        return f"{minutes // 60} hour{'s' if minutes != 60 else ''}"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 def locked_out(request: HttpRequest, credentials: dict | None = None, *args, **kwargs) -> HttpResponse:
-    """What django-axes shows after too many failed sign-ins for one account and address."""
+    """What django-axes shows after too many failed sign-ins (studio.accounts.throttle)."""
     form = SignInForm(request, initial={"username": request.POST.get("username", "")})
     lockout = (
-        "Too many failed sign-in attempts for this account from your network. "
-        "For your safety, signing in is paused for 15 minutes. "
+        "Too many failed sign-in attempts for this account. "
+        f"For your safety, signing in is paused for {_duration(settings.AXES_COOLOFF_TIME)}. "
         "You can reset your password in the meantime."
     )
     return render(request, "accounts/login.html", {"form": form, "lockout": lockout}, status=429)
@@ -72,7 +82,9 @@ def signup(request: HttpRequest) -> HttpResponse:
     invitation = None
     if token := request.GET.get("invite"):
         invitation = _find_invitation(Invitation.objects.select_related("team"), token)
-    form = SignUpForm(request.POST or None, initial={"email": invitation.email if invitation else ""})
+    if invitation is not None and not invitation.is_usable:
+        invitation = None  # the page says so; the sign-up makes a team of one's own
+    form = SignUpForm(request.POST or None, invitation=invitation)
     if request.method == "POST" and form.is_valid():
         user = services.create_account(
             name=form.cleaned_data["name"],
@@ -180,20 +192,20 @@ def invitation_create(request: HttpRequest) -> HttpResponse:
     except services.TeamRuleError as error:
         messages.error(request, str(error))
         return redirect("team_settings")
-    if invitation.email:
-        services.send_invitation_email(invitation=invitation, link=invitation_link(request, invitation))
-        messages.success(
-            request, f"Invitation sent to {invitation.email}. You can also share the link below."
-        )
-    else:
-        messages.success(request, "Invitation created. Share the link below; it works for 7 days.")
+    services.send_invitation_email(invitation=invitation, link=invitation_link(request, invitation))
+    messages.success(
+        request,
+        f"Invitation sent to {invitation.email}. You can also share the link below: "
+        "only an account with that address can accept it.",
+    )
+    # The token goes once into the address bar of the person who made it (the row keeps only its hash).
     return redirect(f"{reverse('team_settings')}?invited={invitation.token}#invitations")
 
 
 @require_POST
 @member_required
-def invitation_revoke(request: HttpRequest, token: str) -> HttpResponse:
-    invitation = _get_invitation_for_manager(request, token)
+def invitation_revoke(request: HttpRequest, code) -> HttpResponse:
+    invitation = _get_invitation_for_manager(request, code)
     invitation.revoke()
     messages.success(request, "Invitation revoked: the link no longer works.")
     return redirect("team_settings")
@@ -245,12 +257,16 @@ def team_leave(request: HttpRequest) -> HttpResponse:
 
 
 def invitation(request: HttpRequest, token: str) -> HttpResponse:
-    """The page an invitation link opens: join, or sign up / sign in first."""
-    invitation = get_object_or_404(Invitation.objects.select_related("team", "invited_by"), token=token)
+    """The page an invitation link opens: join, or sign up / sign in with the invited address first."""
+    invitation = _find_invitation(Invitation.objects.select_related("team", "invited_by"), token)
+    if invitation is None:
+        raise Http404("No such invitation.")
     already_member = (
         request.user.is_authenticated
         and Membership.objects.filter(team=invitation.team, user=request.user).exists()
     )
+    # Someone else's account: the page says whose invitation it is and offers to sign out.
+    wrong_account = request.user.is_authenticated and not invitation.is_for(request.user.email)
     if request.method == "POST":
         if not request.user.is_authenticated:
             return redirect(f"{reverse('login')}?next={request.path}")
@@ -264,6 +280,5 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
             request, f"You joined {invitation.team.name} as {membership.get_role_display().lower()}."
         )
         return redirect("home")
-    return render(
-        request, "accounts/invitation.html", {"invitation": invitation, "already_member": already_member}
-    )
+    context = {"invitation": invitation, "already_member": already_member, "wrong_account": wrong_account}
+    return render(request, "accounts/invitation.html", context)

@@ -726,7 +726,8 @@ def handle_callback(*, code: str, token: str, body: bytes) -> bool:
     if not hmac.compare_digest(given, expected) or generation is None or not generation.callback_token_hash:
         return False
     hinted = ""
-    with contextlib.suppress(ValueError, UnicodeDecodeError, AttributeError):
+    # Any JSON at all may arrive (a list, 60,000 nested brackets): only a plain id is a hint.
+    with contextlib.suppress(ValueError, RecursionError, AttributeError):
         hinted = str((json.loads(body) or {}).get("id") or "")
     if hinted and generation.task_id and hinted != generation.task_id:
         log.info("Callback for generation %s names another task; ignored", generation.code)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 
 from django.conf import settings
@@ -27,6 +28,8 @@ from studio.videos.gallery import GalleryFilterForm
 from studio.videos.keys import is_demo_mode
 from studio.videos.models import Comment, Favourite, Generation, ReviewStatus
 from studio.videos.review import CommentForm, ReviewForm
+
+log = logging.getLogger(__name__)
 
 # --- Access helpers: every view below goes through one of these ---------------
 
@@ -506,5 +509,10 @@ def evolink_callback(request: HttpRequest, rest: str) -> HttpResponse:
         response._has_been_logged = True  # Django's log_response skips it: no token in the logs
         return response
     code, _, token = rest.rstrip("/").partition("/")
-    services.handle_callback(code=code, token=token, body=request.read(64 * 1024))
+    try:
+        services.handle_callback(code=code, token=token, body=request.read(64 * 1024))
+    except Exception:
+        # A 500 here would have Django's request logger print the path, token and all;
+        # the poll finds the outcome anyway, so a failed hint costs nothing.
+        log.exception("A provider callback could not be handled; answered 204")
     return HttpResponse(status=204)
