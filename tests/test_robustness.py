@@ -16,6 +16,9 @@ The table ROUTES must name every URL: a new URL without an entry fails the test.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import logging
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -119,7 +122,7 @@ ROUTES: dict[str, Route] = {
     "invitation_create": Route(
         methods=("POST",), body={"role": "creator", "email": "new@example.org"}, reviewer_refused=True
     ),
-    "invitation_revoke": Route(target="invitation", methods=("POST",), reviewer_refused=True),
+    "invitation_revoke": Route(target="invitation_code", methods=("POST",), reviewer_refused=True),
     "member_role": Route(
         target="membership", methods=("POST",), body={"role": "creator"}, reviewer_refused=True
     ),
@@ -210,6 +213,8 @@ class World:
             return {"A": str(bob.code), "B": str(charlie.code), "missing": missing}
         if target == "invitation":
             return {"A": self.invitation_a.token, "B": self.invitation_b.token, "missing": "nope"}
+        if target == "invitation_code":
+            return {"A": str(self.invitation_a.code), "B": str(self.invitation_b.code), "missing": missing}
         raise AssertionError(target)
 
 
@@ -243,8 +248,8 @@ def world(db) -> World:
         generation_b=generation_b,
         comment_a=Comment.objects.create(generation=generation_a, author=alice, body=SECRET_COMMENT),
         comment_b=Comment.objects.create(generation=generation_b, author=charlie, body="Team B's note"),
-        invitation_a=Invitation.objects.create(team=team_a, invited_by=alice, email="new@example.org"),
-        invitation_b=Invitation.objects.create(team=team_b, invited_by=charlie),
+        invitation_a=Invitation.issue(team=team_a, invited_by=alice, email="new@example.org"),
+        invitation_b=Invitation.issue(team=team_b, invited_by=charlie, email="dora@example.org"),
     )
 
 
@@ -577,3 +582,86 @@ def test_bad_input_gets_a_message_and_keeps_what_was_typed(world, name, target, 
     assert outcome.status in (200, 400), outcome
     assert TYPED in html and message in html, outcome
     assert outcome.changed == []
+
+
+# --- Secrets never reach a log ------------------------------------------------------
+
+CALLBACK_TOKEN = "LiveCallbackToken-4f1c9a0e7b2d48c6a1e3"
+UNKNOWN_TOKEN = "LiveLookingInviteToken-9d8c7b6a5f4e"
+
+
+def failing(message: str):
+    """A stand-in for a service that fails, saying where (as a real error message might)."""
+
+    def fail(**kwargs: Any) -> None:
+        raise RuntimeError(message)
+
+    return fail
+
+
+@pytest.fixture
+def all_log_output(caplog):
+    """Everything logged during the test: pytest's capture at DEBUG, and what the handlers wrote."""
+    caplog.set_level(logging.DEBUG)
+    streams = []
+    for name in ("", "django.server"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+                stream = io.StringIO()
+                streams.append((handler, handler.setStream(stream), stream))
+    assert streams, "settings.LOGGING names its handlers"
+
+    def output() -> str:
+        captured = [caplog.text]
+        for record in caplog.records:
+            captured += [record.getMessage(), record.exc_text or "", str(record.args)]
+        return "\n".join(captured + [stream.getvalue() for _, _, stream in streams])
+
+    yield output
+    for handler, previous, _ in streams:
+        handler.setStream(previous)
+
+
+def test_no_log_line_carries_a_callback_or_invitation_token(world, all_log_output, monkeypatch):
+    generation = make_generation(
+        world.team_a,
+        world.alice,
+        status="processing",
+        task_id="task-unified-1-logs",
+        callback_token_hash=hashlib.sha256(CALLBACK_TOKEN.encode()).hexdigest(),
+    )
+    erin = make_user("erin@example.org", "Erin Eide")
+    invitation = Invitation.issue(team=world.team_a, invited_by=world.alice, email="erin@example.org")
+    hook = f"/hooks/evolink/{generation.code}/{CALLBACK_TOKEN}/"
+    client = Client(raise_request_exception=False)
+
+    # The callback: a body that breaks the JSON parser, a wrong method, and a failure inside.
+    assert client.post(hook, "[" * 60_000, "application/json").status_code == 204
+    assert client.get(hook).status_code == 405
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            "studio.videos.services.handle_callback",
+            failing(f"failed at {hook}"),
+        )
+        assert client.post(hook, "{}", "application/json").status_code == 204
+    # Invitations: an unknown link (404), a wrong method, the sign-up and sign-in it leads to.
+    assert client.get(f"/invite/{UNKNOWN_TOKEN}/").status_code == 404
+    assert client.get(f"/signup/?invite={invitation.token}").status_code == 200
+    assert client.get(f"/login/?next=/invite/{invitation.token}/").status_code == 200
+    client.force_login(erin)
+    assert client.put(f"/invite/{invitation.token}/").status_code in (200, 405)
+    # A 500 on the invitation page: Django's request logger prints the path and the traceback.
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            "studio.accounts.services.accept_invitation",
+            failing(f"failed at /invite/{invitation.token}/"),
+        )
+        assert client.post(f"/invite/{invitation.token}/").status_code == 500
+    # runserver's request line goes through the django.server handler.
+    logging.getLogger("django.server").info('"%s" %s %s', f"GET /invite/{invitation.token}/ HTTP/1.1", 404, 0)
+
+    output = all_log_output()
+    assert "Internal Server Error" in output and "RuntimeError" in output  # it was all logged...
+    assert "/invite/[redacted]" in output and "/hooks/evolink/[redacted]" in output
+    for token in (CALLBACK_TOKEN, invitation.token, UNKNOWN_TOKEN):
+        assert token not in output  # ...without a token
