@@ -266,6 +266,7 @@ def hostile_values(world: World) -> list[str]:
         "inf",
         "99999999999999999999999",
         "1_99999999999999999999",  # a cursor whose id overflows a 64-bit integer
+        "9" * 5000,  # more digits than int() converts
         "\x00",
         "a\x00b",
         "x" * 100_000,
@@ -509,7 +510,8 @@ PEOPLE = ("anonymous", "alice", "bob", "charlie")
 
 
 @pytest.mark.parametrize("name", sorted(ROUTES))
-def test_no_url_errors_leaks_or_changes_on_refusal(name, world):
+def test_no_url_errors_leaks_or_changes_on_refusal(name, world, caplog):
+    caplog.set_level(logging.WARNING)
     route = ROUTES[name]
     found: list[str] = []
     count = 0
@@ -523,6 +525,7 @@ def test_no_url_errors_leaks_or_changes_on_refusal(name, world):
             found += problems(name, route, world, person, outcome, case)
     assert count
     assert not found, f"{len(found)} of {count} requests broke a rule:\n" + "\n".join(found[:40])
+    assert not server_errors_logged(caplog)
 
 
 def test_a_post_without_the_csrf_token_is_refused(world):
@@ -582,6 +585,112 @@ def test_bad_input_gets_a_message_and_keeps_what_was_typed(world, name, target, 
     assert outcome.status in (200, 400), outcome
     assert TYPED in html and message in html, outcome
     assert outcome.changed == []
+
+
+# --- Hostile bytes: what no form sends, on every URL --------------------------------
+
+HUGE = "9" * 5000
+# Raw bodies: deep JSON, invalid UTF-8, NUL bytes, a huge number.
+HOSTILE_BODIES = (
+    (b"[" * 60_000, "application/json"),
+    (b'{"id": ' + HUGE.encode() + b', "a": "\\ud800"}', "application/json"),
+    (
+        b"name=\xff\xfe\xfd&email=\xc3\x28%FF&team=\x00&body=%C0%AF&role=\x80",
+        "application/x-www-form-urlencoded",
+    ),
+    (b"--x\r\nContent-Disposition: form-data; name=\xff\r\n\r\n\x00\r\n", "multipart/form-data; boundary=x"),
+)
+# Query strings as a client may send them: percent-encoded or raw invalid UTF-8 (WSGI keeps
+# bytes as latin-1), NUL bytes, a huge number.
+HOSTILE_QUERIES = (
+    "q=%FF%FE%FD&status=%C3%28&after=%00&author=" + HUGE,
+    "q=\xff\xfe&sort=\x80\x00&start=" + HUGE + "&invite=\xff&next=%FF",
+)
+# Over-long and malformed headers (a Range of 5,000 nines, a cookie of garbage).
+HOSTILE_HEADERS = {
+    "HTTP_RANGE": f"bytes={HUGE}-",
+    "HTTP_IF_NONE_MATCH": "\xff" * 1000,
+    "HTTP_IF_MODIFIED_SINCE": HUGE,
+    "HTTP_REFERER": "https://" + "x" * 100_000,
+    "HTTP_USER_AGENT": "\xff\x00" * 10_000,
+    "HTTP_ACCEPT_LANGUAGE": "x" * 100_000,
+    "HTTP_HX_CURRENT_URL": "http://testserver/?" + "x" * 100_000,
+    "HTTP_HX_TARGET": "\xff" * 1000,
+    "HTTP_X_FORWARDED_FOR": "1." * 50_000,
+}
+
+
+def hostile_requests(url: str):
+    """(method, url, body, content type, extra environ) for one URL: bytes no form sends."""
+    for body, content_type in HOSTILE_BODIES:
+        yield "POST", url, body, content_type, {}
+    for query in HOSTILE_QUERIES:
+        yield "GET", url, b"", "", {"QUERY_STRING": query}
+    for htmx in ("", "true"):
+        headers = {**HOSTILE_HEADERS, **({"HTTP_HX_REQUEST": htmx} if htmx else {})}
+        yield "GET", url, b"", "", headers
+        yield "POST", url, b"a=1", "application/x-www-form-urlencoded", headers
+    yield "GET", url, b"", "", {"HTTP_RANGE": f"bytes=-{HUGE}"}
+    yield "GET", url, b"", "", {"HTTP_RANGE": "bytes=0-1", "HTTP_IF_RANGE": "\xff" * 10_000}
+    yield "GET", url, b"", "", {"HTTP_COOKIE": "sessionid=\xff\x00; csrftoken=" + "x" * 10_000}
+
+
+def every_url(world: World) -> dict[str, str]:
+    """One URL of each name (team A's object where it names one), the callback's included."""
+    urls = {}
+    for name in url_names():
+        route = ROUTES.get(name, Route())
+        if name == "evolink_callback":
+            urls[name] = f"/hooks/evolink/{world.generation_a.code}/{'t' * 40}/"
+        elif route.target == "reset":
+            uid = urlsafe_base64_encode(force_bytes(world.alice.pk))
+            urls[name] = reverse(name, args=[uid, default_token_generator.make_token(world.alice)])
+        elif route.target:
+            urls[name] = reverse(name, args=[world.objects(route.target)["A"]])
+        else:
+            urls[name] = reverse(name)
+    return urls
+
+
+def server_errors_logged(caplog) -> list[str]:
+    """Log records of the kind a 500 or a swallowed exception leaves: errors and tracebacks."""
+    return [
+        f"{record.name}: {record.getMessage()[:200]}"
+        for record in caplog.records
+        if record.levelno >= logging.ERROR or record.exc_info
+    ]
+
+
+def test_hostile_bytes_on_every_url_get_no_5xx_and_no_traceback(world, caplog):
+    caplog.set_level(logging.WARNING)
+    urls = every_url(world)
+    assert set(urls) == set(ROUTES) | SKIPPED
+    found: list[str] = []
+    count = 0
+    for person in ("anonymous", "alice"):
+        client = Client(raise_request_exception=False)
+        if person == "alice":
+            client.force_login(world.alice)
+        cookies = {key: morsel.value for key, morsel in client.cookies.items()}
+        for name, url in urls.items():
+            for method, path, body, content_type, extra in hostile_requests(url):
+                with transaction.atomic():
+                    if method == "GET":
+                        response = client.get(path, **extra)
+                    else:
+                        response = client.post(path, body, content_type, **extra)
+                    if getattr(response, "streaming", False):
+                        b"".join(response.streaming_content)
+                    transaction.set_rollback(True)
+                client.cookies = SimpleCookie(cookies)
+                count += 1
+                if response.status_code >= 500:
+                    found.append(
+                        f"{person} {method} {name} {sorted(extra)[:3]} {body[:20]!r} -> {response.status_code}"
+                    )
+    assert count == 2 * len(urls) * len(list(hostile_requests("/")))
+    assert not found, f"{len(found)} of {count} requests got a 5xx:\n" + "\n".join(found[:40])
+    assert not server_errors_logged(caplog)
 
 
 # --- Secrets never reach a log ------------------------------------------------------
