@@ -199,6 +199,14 @@ def test_signup_with_an_address_longer_than_a_user_name_is_explained(client, db,
     assert not User.objects.exists()
 
 
+@pytest.mark.parametrize("length", [151, 256, 320])
+def test_signing_in_with_an_overlong_address_is_explained(client, alice, length):
+    email = "d" * (length - len("@example.org")) + "@example.org"
+    response = client.post("/login/", {"username": email, "password": "wrong"})
+    assert response.status_code == 200
+    assert "at most 150 characters" in response.content.decode() or "valid email" in response.content.decode()
+
+
 @pytest.mark.parametrize("length", [151, 255, 320])
 def test_an_invitation_to_an_overlong_address_is_explained(alice_client, team_a, length):
     email = "d" * (length - len("@example.org")) + "@example.org"

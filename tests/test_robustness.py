@@ -46,6 +46,8 @@ from tests.factories import make_generation, make_ready_generation, sample_mp4
 SECRET_PROMPT = "Zanzibar heron SECRETPROMPT glides over the lagoon"
 SECRET_COMMENT = "SECRETCOMMENT the heron needs more light"
 SCRIPT = "<script>alert(1)</script>"
+# Longer than a user name (150) and than django-axes' username column (255).
+LONG_EMAIL = "d" * 296 + "@example.org"
 TEAM = "<the code of the person's current team>"
 API_KEY = "sk-robustness-0123456789abcdef"
 COMPOSE = {
@@ -269,6 +271,7 @@ def hostile_values(world: World) -> list[str]:
         "99999999999999999999999",
         "1_99999999999999999999",  # a cursor whose id overflows a 64-bit integer
         "9" * 5000,  # more digits than int() converts
+        LONG_EMAIL,
         "\x00",
         "a\x00b",
         "x" * 100_000,
@@ -433,7 +436,7 @@ def requests_for(name: str, route: Route, world: World, person: str):
         fields = tuple(body) + route.tamper
         if fields:
             yield "POST", url, {}, False, (case, False)
-            for value in hostile if deep else ("\x00", "x" * 100_000, *cross_team_values(world)):
+            for value in hostile if deep else ("\x00", "x" * 100_000, LONG_EMAIL, *cross_team_values(world)):
                 for htmx in htmx_variants:
                     yield "POST", url, dict.fromkeys(fields, value), htmx, (case, False)
             if person == "alice":  # one field at a time: the same code path for everyone

@@ -7,23 +7,29 @@ from django.contrib.auth.models import User
 
 from studio.accounts.models import Invitation, Role
 
-
-class SignInForm(AuthenticationForm):
-    """Django's sign-in form, with the e-mail address as the user name."""
-
-    username = forms.EmailField(
-        label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
-    )
-
-    def clean_username(self) -> str:
-        return self.cleaned_data["username"].strip().lower()
-
-
 # The database's limits, so that a long value is a message next to the field, not a
 # DataError: the address is also the user name (varchar 150). An invitation's column
 # takes 254, but a longer address than a user name could never accept it.
 USERNAME_MAX_LENGTH = User._meta.get_field("username").max_length
 INVITATION_EMAIL_MAX_LENGTH = min(USERNAME_MAX_LENGTH, Invitation._meta.get_field("email").max_length)
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form, with the e-mail address as the user name.
+
+    No account has a longer address than a user name, and django-axes would fail
+    to record a failure for one longer than 255 characters.
+    """
+
+    username = forms.EmailField(
+        label="Email",
+        max_length=USERNAME_MAX_LENGTH,
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+        error_messages={"max_length": f"An address of at most {USERNAME_MAX_LENGTH} characters, please."},
+    )
+
+    def clean_username(self) -> str:
+        return self.cleaned_data["username"].strip().lower()
 
 
 class SignUpForm(forms.Form):
