@@ -1,9 +1,9 @@
 """Secrets that some URLs carry, kept out of every log line.
 
 The provider calls back at /hooks/evolink/<generation>/<token>/, where the token
-proves the call is genuine; an invitation link /invite/<token>/ lets whoever
-holds it join a team, and /team/invitations/<token>/revoke/ names the same
-token. Sign-up and sign-in links carry an invitation onwards (?invite=,
+proves the call is genuine; an invitation link /invite/<token>/ is the proof
+that its address received it (revoking one names the invitation's code, no
+secret). Sign-up and sign-in links carry an invitation onwards (?invite=,
 ?invited=, ?next=/invite/…). Django's request and server loggers, gunicorn's
 access and error logs and the studio's own messages all print paths, so every
 handler runs RedactSecrets (settings.LOGGING, studio.lib.gunicorn_logging).
@@ -16,7 +16,7 @@ import re
 from urllib.parse import quote
 
 # A share link (issue: share links) adds its prefix here.
-SECRET_PATH_PREFIXES = ("/hooks/evolink/", "/invite/", "/team/invitations/")
+SECRET_PATH_PREFIXES = ("/hooks/evolink/", "/invite/")
 SECRET_QUERY_FIELDS = ("invite", "invited")
 REDACTED = "[redacted]"
 
