@@ -38,6 +38,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from studio.accounts.models import Invitation, Membership, Role, Team
+from studio.lib.redact import redact
 from studio.videos import keys
 from studio.videos.models import Comment, Generation
 from tests.conftest import PASSWORD, make_user
@@ -785,3 +786,22 @@ def test_no_log_line_carries_a_callback_or_invitation_token(world, all_log_outpu
     assert "/invite/[redacted]" in output and "/hooks/evolink/[redacted]" in output
     for token in (CALLBACK_TOKEN, invitation.token, UNKNOWN_TOKEN):
         assert token not in output  # ...without a token
+
+
+@pytest.mark.parametrize(
+    ("line", "redacted"),
+    [
+        ('"POST /hooks/evolink/abc/s3cret/ HTTP/1.1" 204', '"POST /hooks/evolink/[redacted] HTTP/1.1" 204'),
+        ("Not Found: /invite/s3cret/", "Not Found: /invite/[redacted]"),
+        ("GET /signup/?invite=s3cret&x=1", "GET /signup/?invite=[redacted]&x=1"),
+        ("GET /team/?invited=s3cret", "GET /team/?invited=[redacted]"),
+        ("GET /login/?next=%2Finvite%2Fs3cret%2F&a=b", "GET /login/?next=%2Finvite%2F[redacted]&a=b"),
+        (
+            "Referer: https://studio.example/invite/s3cret/",
+            "Referer: https://studio.example/invite/[redacted]",
+        ),
+        ("GET /videos/abc/ 200", "GET /videos/abc/ 200"),
+    ],
+)
+def test_redact_hides_every_form_of_a_secret_path(line, redacted):
+    assert redact(line) == redacted
