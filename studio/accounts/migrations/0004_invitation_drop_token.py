@@ -28,4 +28,6 @@ class Migration(migrations.Migration):
             name="email",
             field=models.EmailField(max_length=254),
         ),
+        # The tokens are gone: only their hashes are kept, so there is no way back.
+        migrations.RunPython(migrations.RunPython.noop, reverse_code=None),
     ]
