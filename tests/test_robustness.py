@@ -38,7 +38,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from studio.accounts.models import Invitation, Membership, Role, Team
-from studio.lib.redact import redact
+from studio.lib.redact import RedactSecrets, redact
 from studio.videos import keys
 from studio.videos.models import Comment, Generation
 from tests.conftest import PASSWORD, make_user
@@ -727,7 +727,7 @@ def all_log_output(caplog):
     streams = []
     for name in ("", "django.server"):
         for handler in logging.getLogger(name).handlers:
-            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            if any(isinstance(f, RedactSecrets) for f in handler.filters):  # settings.LOGGING's
                 stream = io.StringIO()
                 streams.append((handler, handler.setStream(stream), stream))
     assert streams, "settings.LOGGING names its handlers"
