@@ -28,5 +28,8 @@ class TeamAdmin(admin.ModelAdmin):
 class InvitationAdmin(admin.ModelAdmin):
     list_display = ["team", "role", "email", "created", "expires", "accepted", "revoked"]
     list_filter = ["role"]
-    exclude = ["token"]
     raw_id_fields = ["invited_by", "accepted_by"]
+
+    def has_add_permission(self, request) -> bool:
+        # Made in team settings, which mails the link and shows it once; the row keeps a hash only.
+        return False
