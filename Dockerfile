@@ -1,5 +1,5 @@
-# Omni Studio for production: one image runs the web server (default command)
-# and the worker (`python manage.py qcluster`).
+# Omni Studio for production: one image runs the web server (default command),
+# the worker (`python manage.py qcluster`) and the sweeper (`python manage.py sweep`).
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -44,7 +45,6 @@ class Status(models.TextChoices):
 
 
 IN_FLIGHT = (Status.QUEUED, Status.SUBMITTING, Status.PENDING, Status.PROCESSING, Status.DOWNLOADING)
-FINISHED = (Status.READY, Status.FAILED, Status.EXPIRED, Status.UNKNOWN)
 _NOT_LOADED = object()
 # What a gallery card shows of a row's own columns (gallery_card.html); a
 # state change that touches none of them leaves the team's gallery version alone.
@@ -69,6 +69,12 @@ class ReviewStatus(models.TextChoices):
     APPROVED = "approved", "Approved"
     CHANGES_REQUESTED = "changes_requested", "Changes requested"
     REJECTED = "rejected", "Rejected"
+
+
+def new_claim_version() -> int:
+    """A claim's token: random rather than counted, so that one update can claim many rows
+    and then find exactly the rows it claimed (`services.sweep` does for its polls)."""
+    return secrets.randbits(62) + 1
 
 
 def video_upload_to(generation: Generation, filename: str) -> str:
@@ -127,6 +133,11 @@ class Generation(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)  # transient failures in a row
     # A worker that claims the row owns it until then; a dead worker's claim lapses.
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # Set to a fresh random number by every claim: the claim's fencing token. A
+    # holder's writes require it unchanged, so a worker whose claim lapsed and
+    # was taken over writes nothing; a comment or a review (which move
+    # `updated`) does not disturb it.
+    claim_version = models.BigIntegerField(default=0)
     callback_token_hash = models.CharField(max_length=64, blank=True, default="")
     error_code = models.CharField(max_length=100, blank=True, default="")
     error_type = models.CharField(max_length=100, blank=True, default="")
@@ -195,8 +206,8 @@ class Generation(models.Model):
         )
 
     def _held(self) -> Q:
-        """Still claimed by us: claimed_until is the claim's fencing token."""
-        return Q(claimed_until=self.claimed_until) if self.claimed_until else Q(claimed_until__isnull=True)
+        """Still ours: no claim has been made since the one we made (or read)."""
+        return Q(claim_version=self.claim_version)
 
     def claim(
         self,
@@ -207,18 +218,19 @@ class Generation(models.Model):
         now: datetime | None = None,
         **fields: object,
     ) -> bool:
-        """Take the row for one unit of work if nobody holds it and nobody changed it since it was read.
+        """Take the row for one unit of work if nobody holds it and nobody claimed it since it was read.
 
-        `updated` works as a version: every state change sets it, so a row that
-        moved on between our read and this claim is left for the next sweep,
-        and what we read is what we hold (no second read needed).
+        Every move of an in-flight row is made under a claim, so an unchanged
+        `claim_version` means the row is as we read it: what we read is what
+        we hold (no second read needed).
         """
         now = now or timezone.now()
         free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
         fields["claimed_until"] = now + timedelta(seconds=seconds)
+        fields["claim_version"] = new_claim_version()
         if to_status:
             fields["status"] = to_status
-        return self._move(Q(status__in=list(statuses), updated=self.updated) & free, **fields)
+        return self._move(Q(status__in=list(statuses)) & self._held() & free, **fields)
 
     def mark_submitted(
         self,

@@ -2,9 +2,16 @@
 
 Generation rows are the truth about the work. Every step claims its row with a
 conditional update (`filter(pk=..., status=...).update(...)`, then checks the
-count), so two workers never move the same generation and any task may run
-twice. A periodic sweep (`sweep`) polls what is due and reconciles what nobody
-is moving, so a worker killed at any moment only delays a generation.
+count), so two workers never move the same generation and any step may run
+twice. The sweep (`sweep`, run in a loop by `manage.py sweep`) polls what is due
+and moves on what nobody is moving, so a process killed at any moment only
+delays a generation.
+
+Retries live in one layer, the rows: a transient failure is written back
+(`attempts` + 1, `next_poll_at` later) and the sweep tries again when it is
+due. The provider client is asked for no retries of its own (`max_retries=0`),
+so a step never sleeps while it holds a worker or a claim, and a create whose
+outcome is unknown is never repeated by the client.
 """
 
 from __future__ import annotations
@@ -14,20 +21,25 @@ import hashlib
 import hmac
 import json
 import logging
-import queue
+import operator
 import random
 import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import reduce
 
 import httpx
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import connection, transaction
-from django.db.models import Q
+from django.db import close_old_connections, connection, transaction
+from django.db.models import DateTimeField, Min, Q, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -35,7 +47,14 @@ from django_q.tasks import async_task
 from studio.accounts.models import Team
 from studio.videos import keys, prompting, storage
 from studio.videos.evolink import EvolinkClient, EvolinkError, Task
-from studio.videos.models import Generation, Status, file_storage, poster_upload_to, video_upload_to
+from studio.videos.models import (
+    Generation,
+    Status,
+    file_storage,
+    new_claim_version,
+    poster_upload_to,
+    video_upload_to,
+)
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +207,7 @@ def _get(generation_id: int) -> Generation | None:
 
 
 class _Clients:
-    """One provider client per team for a sweep, shared by its threads (httpx is thread-safe)."""
+    """One provider client per team for a sweep pass, shared by its threads (httpx is thread-safe)."""
 
     def __init__(self, connections: int = DEFAULT_SWEEP_THREADS) -> None:
         self._lock = threading.Lock()
@@ -198,8 +217,7 @@ class _Clients:
     def for_team(self, team: Team) -> EvolinkClient:
         with self._lock:
             if team.pk not in self._clients:
-                # Keep a connection alive per thread (httpx keeps 20 by default),
-                # and no retries inside a poll: the sweep's backoff is the retry.
+                # Keep a connection alive per thread (httpx keeps 20 by default).
                 limits = httpx.Limits(
                     max_connections=self._connections, max_keepalive_connections=self._connections
                 )
@@ -216,11 +234,12 @@ class _Clients:
 
 
 @contextlib.contextmanager
-def _client(team: Team, clients: _Clients | None, **options):
+def _client(team: Team, clients: _Clients | None) -> Iterator[EvolinkClient]:
+    """The sweep's shared client, or one for this step alone; never retrying (see the module)."""
     if clients is not None:
         yield clients.for_team(team)
         return
-    with keys.client_for_team(team, **options) as client:
+    with keys.client_for_team(team, max_retries=0) as client:
         yield client
 
 
@@ -249,7 +268,7 @@ def _submit(generation: Generation, clients: _Clients | None) -> bool:
     ):
         return False
     try:
-        with _client(generation.team, clients, max_retries=2) as client:
+        with _client(generation.team, clients) as client:
             task = client.create_task(
                 prompt=generation.compiled_prompt,
                 duration=generation.duration,
@@ -318,7 +337,7 @@ def _poll_held(generation: Generation, clients: _Clients | None) -> bool:
     """The poll itself, for a generation whose claim we hold."""
     now = timezone.now()
     try:
-        with _client(generation.team, clients, max_retries=0) as client:
+        with _client(generation.team, clients) as client:
             task = client.get_task(generation.task_id)
     except EvolinkError as exc:
         if exc.status == 404:
@@ -535,170 +554,197 @@ def _remove_placed(generation: Generation, names: list[str]) -> None:
     log.info("Generation %s was %s while saving; the files saved for it are removed", generation.code, state)
 
 
-# --- The sweep: polls what is due and reconciles what nobody is moving --------------
+# --- The sweep: one pass gives every due or abandoned generation one unit of work ----
+
+
+def _mark_abandoned(generation: Generation, clients: _Clients) -> bool:
+    """A submit that died after its claim: the create may have gone out, so it is never resent."""
+    if not generation.mark_unknown(message=UNKNOWN_AFTER_CRASH):
+        return False
+    log.warning("Generation %s: submit died mid-way; marked unknown", generation.code)
+    return True
+
+
+# Stands in for "no time set" where due times are compared in the database.
+_LONG_AGO = Value(datetime(2000, 1, 1, tzinfo=UTC), output_field=DateTimeField())
+
+
+@dataclass(frozen=True)
+class SweepKind:
+    """One kind of work the sweep looks for: which rows, and the one-unit step for a row.
+
+    A step claims its row with a conditional update, does one thing and returns
+    whether it did; a row someone else took is simply not done. A row is due
+    when nobody holds it and, if the kind `waits`, its `next_poll_at` (a first
+    poll's delay, a backoff) has come. With `claimed_together`, the pass claims
+    all of the kind's due rows with one update, and the step starts holding it.
+    """
+
+    name: str
+    rows: Q
+    step: Callable[[Generation, _Clients], bool]
+    waits: bool = True
+    claimed_together: bool = False
+
+    def due(self, now: datetime) -> Q:
+        due = self.rows & (Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        if self.waits:
+            due &= Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now)
+        return due
+
+    def due_at(self) -> Coalesce | Greatest:
+        """When a row of this kind falls due, as a database expression (the mirror of `due`)."""
+        lapses = Coalesce("claimed_until", _LONG_AGO)
+        return Greatest(Coalesce("next_poll_at", _LONG_AGO), lapses) if self.waits else lapses
+
+
+SWEEP_KINDS: tuple[SweepKind, ...] = (
+    SweepKind("abandoned", Q(status=Status.SUBMITTING, task_id=""), _mark_abandoned, waits=False),
+    SweepKind("submit", Q(status=Status.QUEUED), lambda g, clients: _submit(g, clients)),
+    # Polls are the bulk of the work: claimed together, so each costs its request and one write.
+    SweepKind(
+        "poll",
+        Q(status__in=[Status.PENDING, Status.PROCESSING]),
+        lambda g, clients: _poll_held(g, clients),
+        claimed_together=True,
+    ),
+    SweepKind("store", Q(status=Status.DOWNLOADING), lambda g, clients: _store_again(g)),
+)
 
 
 @dataclass
 class SweepReport:
-    submitted: int = 0
-    polled: int = 0
-    stored: int = 0
-    unknown: int = 0
-    errors: int = 0
+    done: Counter[str] = field(default_factory=Counter)  # units that did work, by kind
+    errors: int = 0  # units that raised
     seconds: float = 0.0
 
+    def __bool__(self) -> bool:
+        return bool(self.done or self.errors)
+
     def __str__(self) -> str:
-        return (
-            f"submitted {self.submitted}, polled {self.polled}, stored {self.stored}, "
-            f"unknown {self.unknown}, errors {self.errors} in {self.seconds:.2f}s"
+        done = ", ".join(f"{kind} {count}" for kind, count in sorted(self.done.items())) or "nothing"
+        return f"{done}, errors {self.errors} in {self.seconds:.2f}s"
+
+
+def _find_work(now: datetime) -> list[tuple[SweepKind, Generation]]:
+    work: list[tuple[SweepKind, Generation]] = []
+    for kind in SWEEP_KINDS:
+        due = Generation.objects.filter(kind.due(now))
+        if not kind.claimed_together:
+            rows = due.select_related("team").order_by("next_poll_at")[:SWEEP_BATCH]
+            work += [(kind, generation) for generation in rows]
+            continue
+        ids = list(due.order_by("next_poll_at").values_list("pk", flat=True)[:SWEEP_BATCH])
+        if not ids:
+            continue
+        version = new_claim_version()
+        claimed = due.filter(pk__in=ids).update(
+            claim_version=version, claimed_until=now + timedelta(seconds=POLL_CLAIM_SECONDS)
         )
+        if claimed:
+            rows = Generation.objects.filter(pk__in=ids, claim_version=version).select_related("team")
+            work += [(kind, generation) for generation in rows]
+    return work
 
 
-def sweep(*, threads: int | None = None, now=None) -> SweepReport:
-    """One pass: every due or abandoned generation gets one unit of work, concurrently.
+def _run_unit(kind: SweepKind, generation: Generation, clients: _Clients) -> bool | None:
+    """One unit: whether it did work, or None when it raised (logged, never fatal to the pass)."""
+    try:
+        return kind.step(generation, clients)
+    except Exception:
+        log.exception("Sweep: %s of generation %s failed", kind.name, generation.code)
+        return None
+    finally:
+        if threading.current_thread() is not threading.main_thread():
+            # A pool thread's connection is its own: close it, as healthchecks' sendalerts does.
+            connection.close()
+
+
+def sweep(*, threads: int | None = None, now: datetime | None = None) -> SweepReport:
+    """One pass: every due or abandoned generation gets one unit of work, `threads` at a time.
 
     Each unit claims its own row, so a unit that finds the row taken (by a
-    submit task, a callback's poll or another sweep) simply does nothing.
+    submit task, a callback's poll or another sweeper) simply does nothing:
+    any number of sweepers may run. With `threads` of 0 or 1 the units run
+    one after another in the calling thread (the tests' transaction sees them).
     """
     started = time.monotonic()
-    now = now or timezone.now()
     report = SweepReport()
-
-    # A submit that died after its claim: the create may have gone out. Never resend.
-    for generation in Generation.objects.filter(status=Status.SUBMITTING, task_id="", claimed_until__lt=now):
-        if generation.mark_unknown(message=UNKNOWN_AFTER_CRASH):
-            log.warning("Generation %s: submit died mid-way; marked unknown", generation.code)
-            report.unknown += 1
-
-    free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
-    due = Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now)
-    work: list[tuple[str, Generation]] = []
-    for kind, condition in (
-        ("submit", Q(status=Status.QUEUED) & due),
-        ("store", Q(status=Status.DOWNLOADING) & due & free),
-    ):
-        rows = Generation.objects.filter(condition).select_related("team").order_by("next_poll_at")
-        work += [(kind, generation) for generation in rows[:SWEEP_BATCH]]
-    # Polls are the bulk of the work: claimed together with one conditional
-    # update (a claim time of their own is the sweep's fencing token), then
-    # read back, so each poll costs its HTTP request and one write.
-    polling = Q(status__in=[Status.PENDING, Status.PROCESSING]) & due & free
-    ids = list(
-        Generation.objects.filter(polling).order_by("next_poll_at").values_list("pk", flat=True)[:SWEEP_BATCH]
-    )
-    if ids:
-        token = now + timedelta(seconds=POLL_CLAIM_SECONDS, microseconds=random.randrange(1, 1_000_000))
-        if Generation.objects.filter(polling, pk__in=ids).update(claimed_until=token):
-            claimed = Generation.objects.filter(claimed_until=token).select_related("team")
-            work += [("held", generation) for generation in claimed]
-    if not work:
-        report.seconds = time.monotonic() - started
-        return report
-
-    threads = int(settings.STUDIO_SWEEP_THREADS if threads is None else threads)
-    clients = _Clients(connections=threads)
-
-    def run(kind: str, generation: Generation) -> bool:
-        if kind == "submit":
-            return _submit(generation, clients)
-        if kind == "held":
-            return _poll_held(generation, clients)
-        return _store_again(generation)
-
-    outcomes: list[tuple[str, bool | None]] = []
-    pending: queue.SimpleQueue = queue.SimpleQueue()
-    for item in work:
-        pending.put(item)
-
-    def drain() -> None:
-        """One thread: take units until none are left; a unit that raises is counted, not fatal."""
+    work = _find_work(now or timezone.now())
+    if work:
+        threads = int(settings.STUDIO_SWEEP_THREADS if threads is None else threads)
+        clients = _Clients(connections=threads)
         try:
-            while True:
-                try:
-                    kind, generation = pending.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    outcomes.append((kind, run(kind, generation)))
-                except Exception:
-                    log.exception("Sweep: %s of generation %s failed", kind, generation.code)
-                    outcomes.append((kind, None))
+            if threads <= 1:
+                outcomes = [(kind, _run_unit(kind, generation, clients)) for kind, generation in work]
+            else:
+                with ThreadPoolExecutor(
+                    max_workers=min(threads, len(work)), thread_name_prefix="sweep"
+                ) as pool:
+                    futures = [
+                        (kind, pool.submit(_run_unit, kind, generation, clients)) for kind, generation in work
+                    ]
+                    outcomes = [(kind, future.result()) for kind, future in futures]
         finally:
-            if threading.current_thread() is not threading.main_thread():
-                connection.close()  # each thread had its own connection: closed once, at its end
-
-    try:
-        if threads <= 1:
-            drain()
-        else:
-            workers = [
-                threading.Thread(target=drain, name=f"sweep-{n}", daemon=True)
-                for n in range(min(threads, len(work)))
-            ]
-            for worker in workers:
-                worker.start()
-            for worker in workers:
-                worker.join()
-    finally:
-        clients.close()
-    fields = {"submit": "submitted", "held": "polled", "store": "stored"}
-    for kind, did_work in outcomes:
-        if did_work is None:
-            report.errors += 1
-        elif did_work:
-            setattr(report, fields[kind], getattr(report, fields[kind]) + 1)
+            clients.close()
+        for kind, did_work in outcomes:
+            if did_work is None:
+                report.errors += 1
+            elif did_work:
+                report.done[kind.name] += 1
     report.seconds = time.monotonic() - started
     return report
 
 
-def run_sweeps(*, seconds: float = 58.0, interval: float | None = None) -> int:
-    """Sweep every few seconds for about a minute (django-q2 schedules are per minute at best)."""
-    interval = float(settings.STUDIO_SWEEP_INTERVAL if interval is None else interval)
-    deadline = time.monotonic() + seconds
-    count = 0
-    clean_tmp()
-    while True:
-        began = time.monotonic()
-        try:
-            report = sweep()
-            if report.submitted or report.polled or report.stored or report.unknown or report.errors:
-                log.info("Sweep: %s", report)
-        except Exception:
-            log.exception("Sweep failed")
-        count += 1
-        pause = interval - (time.monotonic() - began)
-        if time.monotonic() + max(pause, 0) >= deadline:
-            return count
-        if pause > 0:
-            time.sleep(pause)
+def next_due() -> datetime | None:
+    """When the sweep next has something to do (None: nothing in flight); one query."""
+    rows = Generation.objects.filter(reduce(operator.or_, (kind.rows for kind in SWEEP_KINDS)))
+    times = rows.aggregate(**{kind.name: Min(kind.due_at(), filter=kind.rows) for kind in SWEEP_KINDS})
+    return min((at for at in times.values() if at is not None), default=None)
 
 
-SWEEP_SCHEDULE = "studio: poll and reconcile generations"
+# How often the temporary files of killed downloads are looked for.
+CLEAN_TMP_EVERY = 60.0
 
 
-def ensure_schedules() -> bool:
-    """Create (or correct) the django-q2 schedule that runs the sweeps; idempotent.
+def run_sweeper(*, stop: threading.Event, interval: float | None = None, threads: int | None = None) -> int:
+    """Sweep until `stop` is set; returns how many passes ran. `manage.py sweep` runs this.
 
-    Returns whether anything changed. Called by `manage.py setupschedules`.
+    The first pass runs at once, so a sweeper that restarts (even in a crash
+    loop) moves work on straight away. After a pass it sleeps until the next
+    generation falls due, at most `interval` (new work can appear any time) and
+    at least a little (a due row that a step declined must not spin the loop).
+    A pass that is under way when `stop` is set is finished first.
     """
-    from django_q.models import Schedule
-
-    wanted = {
-        "func": "studio.videos.tasks.run_sweeps",
-        "schedule_type": Schedule.MINUTES,
-        "minutes": 1,
-        "repeats": -1,
-    }
-    schedule = Schedule.objects.filter(name=SWEEP_SCHEDULE).first()
-    if schedule is None:
-        Schedule.objects.create(name=SWEEP_SCHEDULE, next_run=timezone.now(), **wanted)
-        return True
-    if any(getattr(schedule, key) != value for key, value in wanted.items()):
-        for key, value in wanted.items():
-            setattr(schedule, key, value)
-        schedule.save()
-        return True
-    return False
+    interval = float(settings.STUDIO_SWEEP_INTERVAL if interval is None else interval)
+    shortest = min(interval, 0.5)
+    passes = 0
+    clean_at = 0.0
+    while not stop.is_set():
+        # As Django does around each request: drop a connection that broke or aged out.
+        close_old_connections()
+        pause = interval
+        try:
+            if time.monotonic() >= clean_at:
+                clean_tmp()
+                clean_at = time.monotonic() + CLEAN_TMP_EVERY
+            now = timezone.now()
+            due_at = next_due()
+            if due_at is not None and due_at <= now:
+                report = sweep(threads=threads, now=now)
+                passes += 1
+                if report:
+                    log.info("Sweep: %s", report)
+                # A unit that raised may raise again: not before the usual interval.
+                due_at = None if report.errors else next_due()
+            if due_at is not None:
+                pause = max(shortest, min(interval, (due_at - timezone.now()).total_seconds()))
+        except Exception:
+            # The database went away, say: the next pass tries again.
+            log.exception("Sweep failed")
+        stop.wait(pause)
+    connection.close()
+    return passes
 
 
 # --- Callbacks: a hint to look again, never trusted as the answer -------------------

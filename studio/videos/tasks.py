@@ -1,8 +1,10 @@
 """django-q2 entry points: look the row up by id, call a service, report whether work was done.
 
-Every task is safe to run twice (the services claim rows with conditional
-updates), because django-q2 may run one again after a worker dies (database
-broker) or lose one (Redis broker); the sweep reconciles what gets lost.
+Only short steps run here (a submit after Generate, a poll a callback asked
+for), so they never wait behind the sweep, which is its own process
+(`manage.py sweep`). Every task is safe to run twice (the services claim rows
+with conditional updates), because django-q2 may run one again after a worker
+dies (database broker) or lose one (Redis broker); the sweep picks up what gets lost.
 """
 
 from __future__ import annotations
@@ -20,12 +22,3 @@ def poll_generation(generation_id: int) -> bool:
 
 def store_generation(generation_id: int) -> bool:
     return services.store_generation(generation_id=generation_id)
-
-
-def sweep() -> str:
-    return str(services.sweep())
-
-
-def run_sweeps() -> int:
-    """The scheduled task (every minute): sweeps every few seconds until the next one starts."""
-    return services.run_sweeps()

@@ -1,5 +1,5 @@
-"""One command runs the whole studio: web server, background worker and, with
-no EvoLink key, the demo provider.
+"""One command runs the whole studio: web server, background worker, sweeper
+and, with no EvoLink key, the demo provider.
 
 It prepares the database and static files, then starts each part as a child
 process and stays in the foreground. Ctrl-C (SIGINT) or SIGTERM stops them all;
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management import call_command, get_commands
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
@@ -25,7 +25,7 @@ STOP_GRACE_SECONDS = 10
 
 
 class Command(BaseCommand):
-    help = "Apply migrations, collect static files, and run the web server and the worker together."
+    help = "Apply migrations, collect static files, and run the web server, worker and sweeper together."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1).")
@@ -33,15 +33,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--web-workers", type=int, default=2, help="gunicorn worker processes (default 2)."
         )
-        parser.add_argument("--no-worker", action="store_true", help="Run the web server only.")
+        parser.add_argument(
+            "--no-worker", action="store_true", help="Run the web server only (no worker, no sweeper)."
+        )
 
     def handle(self, *args, host: str, port: int, web_workers: int, no_worker: bool, **options) -> None:
         self.stdout.write("Preparing the database…")
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Collecting static files…")
         call_command("collectstatic", interactive=False, verbosity=0)
-        if "setupschedules" in get_commands():
-            call_command("setupschedules", verbosity=0)
 
         python = sys.executable
         parts: dict[str, list[str]] = {
@@ -59,6 +59,7 @@ class Command(BaseCommand):
         }  # fmt: skip
         if not no_worker:
             parts["worker"] = [python, MANAGE, "qcluster"]
+            parts["sweeper"] = [python, MANAGE, "sweep"]
         demo = not settings.EVOLINK_API_KEY
         if demo:
             parts["demo provider"] = [
@@ -123,8 +124,8 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
-            # A worker busy with a long task (the minute-long sweep) can outlive its
-            # parent: end the whole group. The task is safe to run again later.
+            # A django-q2 worker busy with a task can outlive its parent: end the
+            # whole group. Every task and sweep unit is safe to run again later.
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)
         self.stdout.write("Stopped.")
