@@ -223,6 +223,9 @@ Q_CLUSTER = {
     "save_limit": 500,
     "ack_failures": True,
     "label": "Background tasks",
+    # Nothing is scheduled (the sweep is its own process, `manage.py sweep`):
+    # no scheduler reading the schedule table every 30 s.
+    "scheduler": False,
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

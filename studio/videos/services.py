@@ -37,7 +37,8 @@ from functools import reduce
 import httpx
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import close_old_connections, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import DateTimeField, Min, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
@@ -654,10 +655,28 @@ def _run_unit(kind: SweepKind, generation: Generation, clients: _Clients) -> boo
     except Exception:
         log.exception("Sweep: %s of generation %s failed", kind.name, generation.code)
         return None
+
+
+def _run_in_pool(
+    work: list[tuple[SweepKind, Generation]], clients: _Clients, *, threads: int
+) -> list[tuple[SweepKind, bool | None]]:
+    """The units on a pool of threads; each thread keeps one database connection for the pass."""
+    opened: list[BaseDatabaseWrapper] = []
+
+    def share_connection() -> None:
+        # Django lets only the thread that opened a connection close it, unless
+        # told otherwise: the pass closes them all once its threads are done.
+        connections[DEFAULT_DB_ALIAS].inc_thread_sharing()
+        opened.append(connections[DEFAULT_DB_ALIAS])
+
+    try:
+        with ThreadPoolExecutor(threads, thread_name_prefix="sweep", initializer=share_connection) as pool:
+            futures = [(kind, pool.submit(_run_unit, kind, generation, clients)) for kind, generation in work]
+            return [(kind, future.result()) for kind, future in futures]
     finally:
-        if threading.current_thread() is not threading.main_thread():
-            # A pool thread's connection is its own: close it, as healthchecks' sendalerts does.
-            connection.close()
+        for wrapper in opened:
+            wrapper.close()
+            wrapper.dec_thread_sharing()
 
 
 def sweep(*, threads: int | None = None, now: datetime | None = None) -> SweepReport:
@@ -678,13 +697,7 @@ def sweep(*, threads: int | None = None, now: datetime | None = None) -> SweepRe
             if threads <= 1:
                 outcomes = [(kind, _run_unit(kind, generation, clients)) for kind, generation in work]
             else:
-                with ThreadPoolExecutor(
-                    max_workers=min(threads, len(work)), thread_name_prefix="sweep"
-                ) as pool:
-                    futures = [
-                        (kind, pool.submit(_run_unit, kind, generation, clients)) for kind, generation in work
-                    ]
-                    outcomes = [(kind, future.result()) for kind, future in futures]
+                outcomes = _run_in_pool(work, clients, threads=min(threads, len(work)))
         finally:
             clients.close()
         for kind, did_work in outcomes:
