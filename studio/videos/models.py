@@ -220,9 +220,9 @@ class Generation(models.Model):
     ) -> bool:
         """Take the row for one unit of work if nobody holds it and nobody claimed it since it was read.
 
-        Every move of an in-flight row is made under a claim, so an unchanged
-        `claim_version` means the row is as we read it: what we read is what
-        we hold (no second read needed).
+        Every step that moves an in-flight row on holds a claim, so an
+        unchanged `claim_version` means no step moved it since we read it:
+        what we read is what we hold (no second read needed).
         """
         now = now or timezone.now()
         free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)

@@ -23,9 +23,8 @@ def _card_changed(generation: Generation) -> None:
     Open galleries send the version of each card they show and get back only
     the cards whose `updated` moved (gallery.gallery_changes); cached gallery
     pages are keyed on the team's version. A queryset update, so nothing else
-    on the row is written over. On a row still in flight this also makes a
-    worker's claim taken from an older read miss (`updated` is its version):
-    the next sweep takes the row instead.
+    on the row is written over; a worker's claim is unaffected (claims have
+    their own version, `claim_version`).
     """
     Generation.objects.filter(pk=generation.pk).update(updated=timezone.now())
     Team.gallery_changed(generation.team_id)
