@@ -345,7 +345,7 @@ def test_an_expired_result_link_expires_the_generation(alice, team_a, provider):
     Generation.objects.filter(pk=generation.pk).update(
         completed_at=timezone.now() - timedelta(hours=24, seconds=1), next_poll_at=timezone.now()
     )
-    assert services.sweep(threads=0).stored == 1
+    assert services.sweep(threads=0).done == {"store": 1}
     generation = reload(generation)
     assert generation.status == Status.EXPIRED
     assert "expired" in generation.error_message

@@ -471,7 +471,10 @@ def clean_tmp(*, now=None) -> int:
             code__in=codes, status=Status.DOWNLOADING, claimed_until__gt=now
         ).only("code", "claimed_until")
     }
-    return storage.clean_tmp(files_storage, keep=live.__contains__)
+    # A file listed only now was created after the query (a download that just
+    # started): its claim was not read, so it stays until the next cleanup.
+    listed = set(names)
+    return storage.clean_tmp(files_storage, keep=lambda name: name in live or name not in listed)
 
 
 def _store(generation: Generation) -> None:
