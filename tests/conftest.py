@@ -7,6 +7,7 @@ Every test that needs them asks for the fixture by name.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,9 @@ PASSWORD = "correct horse battery staple"
 @pytest.fixture(autouse=True)
 def _isolated_media(settings, tmp_path):
     """Each test writes media into its own folder and reads static files as they are."""
+    # PBKDF2's million rounds cost most of a second per user created or signed
+    # in; the hasher is not what these tests test (its choice is Django's).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.STORAGES = {
         **settings.STORAGES,
@@ -111,9 +115,29 @@ def browser():
         browser.close()
 
 
+_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Keeps each phase's report on the test, so its fixtures know at teardown whether it failed."""
+    report = yield
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
+
+
+def _failed(item: pytest.Item) -> bool:
+    return any(report.failed for report in item.stash.get(_REPORTS, {}).values())
+
+
 @pytest.fixture
-def new_page(browser, live_server):
-    """A factory of pages, each in its own browser context (its own cookies)."""
+def new_page(request, browser, live_server):
+    """A factory of pages, each in its own browser context (its own cookies).
+
+    Every context records a Playwright trace; when the test fails, each page's
+    screenshot and each context's trace are kept in test-artifacts/ as
+    <test>[-<n>].png and <test>[-<n>]-trace.zip (open with `playwright show-trace`).
+    """
     contexts = []
 
     def make(viewport: tuple[int, int] = (1280, 860)):
@@ -121,12 +145,26 @@ def new_page(browser, live_server):
             base_url=live_server.url, viewport={"width": viewport[0], "height": viewport[1]}
         )
         context.set_default_timeout(15_000)
+        context.tracing.start(screenshots=True, snapshots=True, sources=True)
         contexts.append(context)
         return context.new_page()
 
     yield make
-    for context in contexts:
-        context.close()
+    failed = _failed(request.node)
+    name = re.sub(r"[^\w.-]+", "-", request.node.name).strip("-")
+    if failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+    for number, context in enumerate(contexts, start=1):
+        stem = name if len(contexts) == 1 else f"{name}-{number}"
+        try:
+            if failed:
+                for page in context.pages:
+                    page.screenshot(path=str(ARTIFACTS / f"{stem}.png"), full_page=True)
+                context.tracing.stop(path=str(ARTIFACTS / f"{stem}-trace.zip"))
+            else:
+                context.tracing.stop()
+        finally:
+            context.close()
 
 
 @pytest.fixture
