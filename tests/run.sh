@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs and runs it twice: on SQLite, then
 # on PostgreSQL. Safe to run again; each run creates and drops its own test
-# databases. Override the PostgreSQL server with TEST_POSTGRES_URL.
+# databases (one per pytest-xdist worker). Override the PostgreSQL server with
+# TEST_POSTGRES_URL; arguments go to pytest (`-n 0` runs in one process).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,8 +26,11 @@ echo "== Django checks"
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
 .venv/bin/python manage.py check
 
+# Two worker processes, each taking the next test when it is free (worksteal).
+PYTEST=(.venv/bin/pytest -n 2 --dist worksteal)
+
 echo "== Test suite on SQLite"
-.venv/bin/pytest "$@"
+"${PYTEST[@]}" "$@"
 
 echo "== Test suite on PostgreSQL"
-DATABASE_URL="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/omnistudio}" .venv/bin/pytest "$@"
+DATABASE_URL="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/omnistudio}" "${PYTEST[@]}" "$@"
