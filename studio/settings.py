@@ -142,8 +142,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    # Django's ModelBackend; it reads the signed-in person by a raw query (see the module).
-    "studio.accounts.backends.ModelBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -233,32 +232,22 @@ else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = 1
 
-# The caches hold rendered gallery cards ({% gallery_cards %} in gallery_tags.py) and
-# whole gallery parts (views.home), keyed on everything they show, so an entry is never
-# stale, only unused. In memory per process by default, parts bounded to 500 entries
-# (about 50 KB each); shared through Redis when REDIS_URL is set.
+# The cache holds rendered gallery cards ({% gallery_cards %} in gallery_tags.py), keyed
+# on everything a card shows, so an entry is never stale, only unused. In memory per
+# process by default; shared through Redis when REDIS_URL is set.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "KEY_PREFIX": "studio",
         "OPTIONS": {"MAX_ENTRIES": 5000},
     },
-    "pages": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "pages",
-        "KEY_PREFIX": "studio",
-        "TIMEOUT": 3600,
-        "OPTIONS": {"MAX_ENTRIES": 500},
-    },
 }
 if REDIS_URL:
-    for alias, prefix in (("default", "studio"), ("pages", "studio-pages")):
-        CACHES[alias] = {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": prefix,
-            "TIMEOUT": CACHES[alias].get("TIMEOUT", 300),
-        }
+    CACHES["default"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "studio",
+    }
 
 # The provider. Without any key the studio runs the built-in demo provider.
 EVOLINK_API_KEY = env_str("EVOLINK_API_KEY")
@@ -295,8 +284,6 @@ STUDIO_TOKENS_PER_SECOND = env_int("STUDIO_TOKENS_PER_SECOND", 5792, minimum=1)
 
 # Security. Production (DEBUG off and an https public URL) gets secure cookies
 # and HSTS; the proxy header is trusted only when the proxy says it sets it.
-# Django's database sessions, read by a raw query (see the module).
-SESSION_ENGINE = "studio.accounts.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = PUBLIC_IS_HTTPS
 CSRF_COOKIE_SECURE = PUBLIC_IS_HTTPS

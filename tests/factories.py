@@ -54,7 +54,6 @@ def make_generation(team: Team, author: User | None, **fields: Any) -> Generatio
     }
     defaults.update(fields)
     generation = Generation.objects.create(team=team, author=author, **defaults)
-    Team.gallery_changed(team.pk)
     return generation
 
 

@@ -9,35 +9,17 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
-from studio.accounts.models import Membership, Team
+from studio.accounts.models import Membership
 
 SESSION_KEY = "team"
 
 
 def memberships_of(user_id: int) -> list[Membership]:
-    """All of a person's memberships, oldest first, each with its team.
+    """All of a person's memberships, oldest first, each with its team, in one query.
 
-    Asked on every request, so by two raw queries: composing the ORM's
-    filter().select_related() costs 0.4 ms of Python on each request (the
-    SQL itself 0.03 ms); raw() maps the same rows for 0.07 ms a query.
-    People belong to a few teams, and the top bar's switcher needs them all.
+    The top bar's team switcher needs them all, and people belong to a few teams.
     """
-    memberships = list(
-        Membership.objects.raw(
-            "SELECT * FROM accounts_membership WHERE user_id = %s ORDER BY created, id", [user_id]
-        )
-    )
-    if memberships:
-        teams = Team.objects.raw(
-            "SELECT * FROM accounts_team WHERE id IN (SELECT team_id FROM accounts_membership WHERE user_id = %s)",
-            [user_id],
-        )
-        by_id = {team.pk: team for team in teams}
-        # A team deleted between the two reads takes its memberships with it.
-        memberships = [m for m in memberships if m.team_id in by_id]
-        for membership in memberships:
-            membership.team = by_id[membership.team_id]
-    return memberships
+    return list(Membership.objects.filter(user_id=user_id).select_related("team").order_by("created", "id"))
 
 
 def current_membership(request: HttpRequest) -> Membership | None:
@@ -61,7 +43,7 @@ def other_memberships(request: HttpRequest, membership: Membership) -> list[Memb
     """The person's other teams, by name, for the team switcher."""
     memberships = getattr(request, "_memberships", None)
     if memberships is None:  # switch_team changed the team during this request
-        memberships = list(Membership.objects.filter(user=request.user).select_related("team"))
+        memberships = memberships_of(request.user.pk)
     others = [m for m in memberships if m.pk != membership.pk]
     return sorted(others, key=lambda m: m.team.name)
 

@@ -18,11 +18,6 @@ class TeamAdmin(admin.ModelAdmin):
     readonly_fields = ["api_key_last4", "api_key_set_at"]
     inlines = [MembershipInline]
 
-    def save_related(self, request, form, formsets, change) -> None:
-        super().save_related(request, form, formsets, change)
-        # The members are the gallery's author filter (see Team.gallery_version).
-        Team.gallery_changed(form.instance.pk)
-
 
 @admin.register(Invitation)
 class InvitationAdmin(admin.ModelAdmin):

@@ -27,10 +27,6 @@ ROLE_HELP = {
 }
 
 
-def new_gallery_version() -> int:
-    return secrets.randbits(63)
-
-
 class Team(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=100)
@@ -40,27 +36,12 @@ class Team(models.Model):
     api_key_encrypted = models.TextField(blank=True, default="")
     api_key_last4 = models.CharField(max_length=4, blank=True, default="")
     api_key_set_at = models.DateTimeField(null=True, blank=True)
-    # A new random value, in the same transaction, with every change to what
-    # the team's gallery shows (Generation._move, services.create_generation,
-    # the review services, members joining or leaving, the admin; each is
-    # checked by tests/test_gallery_version.py). It is read with the
-    # team on every request at no cost, so whole gallery parts can be cached
-    # under it and the live refresh can answer "nothing changed" without a
-    # query. Random rather than counted: two changes at once cannot lose an
-    # increment, and a database restored from a backup (or a test rolled back)
-    # never meets a cache entry drawn from other content under the same value.
-    gallery_version = models.PositiveBigIntegerField(default=new_gallery_version, editable=False)
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
-
-    @classmethod
-    def gallery_changed(cls, team_id: int) -> None:
-        """Moves a team's gallery version on: one UPDATE, in the caller's transaction."""
-        cls.objects.filter(pk=team_id).update(gallery_version=new_gallery_version())
 
 
 class Membership(models.Model):
@@ -77,19 +58,25 @@ class Membership(models.Model):
     def __str__(self) -> str:
         return f"{self.user} in {self.team} ({self.role})"
 
+    # What each role may do, named here only: views, templates and tests ask these.
     @property
     def is_manager(self) -> bool:
-        """Owners and admins manage members, invitations and keys."""
+        """Owners and admins manage members, invitations and keys, and delete any video."""
         return self.role in (Role.OWNER, Role.ADMIN)
 
     @property
     def can_generate(self) -> bool:
+        """Writes prompts and generates; reviewers only watch and comment."""
         return self.role != Role.REVIEWER
 
     @property
     def can_review(self) -> bool:
         """May set a generation's review status (reviewers only comment)."""
-        return self.role != Role.REVIEWER
+        return self.can_generate
+
+    def may_delete(self, *, author_id: int | None) -> bool:
+        """Managers delete any video; those who generate delete their own."""
+        return self.is_manager or (self.can_generate and author_id == self.user_id)
 
 
 def invitation_token_hash(token: str) -> str:

@@ -80,7 +80,6 @@ def accept_invitation(*, invitation: Invitation, user: User) -> Membership:
     invitation.accepted = timezone.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted", "accepted_by"])
-    Team.gallery_changed(invitation.team_id)  # the gallery's author filter lists the team's people
     return membership
 
 
@@ -105,4 +104,3 @@ def remove_member(*, membership: Membership, by: Membership) -> None:
     if membership.role == Role.OWNER and not _other_owners(membership):
         raise TeamRuleError("A team needs at least one owner. Make someone else an owner first.")
     membership.delete()
-    Team.gallery_changed(membership.team_id)

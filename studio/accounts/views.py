@@ -22,7 +22,7 @@ from studio.accounts.forms import InvitationForm, RoleForm, SignInForm, SignUpFo
 from studio.accounts.models import ROLE_HELP, Invitation, Membership, Role
 
 # Signing up signs in without a password check by django-axes (which asks for a request).
-MODEL_BACKEND = "studio.accounts.backends.ModelBackend"
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 # What secrets.token_urlsafe makes; the URLs only match this, and query strings are
 # checked against it too (PostgreSQL refuses a NUL byte in a query: a 500, not a 404).
 INVITATION_LINK_SHAPE = r"[A-Za-z0-9_-]{1,64}"

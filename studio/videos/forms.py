@@ -1,9 +1,16 @@
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from django import forms
+from django.contrib.auth.models import User
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.utils.functional import cached_property
 
 from studio.videos import prompting
-from studio.videos.models import AspectRatio, Duration, Generation
+from studio.videos.gallery import Filters
+from studio.videos.models import AspectRatio, Duration, Generation, ReviewStatus
 
 DEFAULT_DURATION = Duration.S5.value
 DEFAULT_ASPECT_RATIO = AspectRatio.LANDSCAPE.value
@@ -148,3 +155,99 @@ class ComposeForm(forms.Form):
     @property
     def part_fields(self) -> list[forms.BoundField]:
         return [self[key] for key in prompting.PARTS]
+
+
+# --- The gallery's filter bar ----------------------------------------------------
+
+_DAYS = [
+    MinValueValidator(dt.date(2000, 1, 1), "Choose a day in 2000 or later."),
+    MaxValueValidator(dt.date(2999, 12, 31), "Choose a day before the year 3000."),
+]
+
+
+class GalleryFilterForm(forms.Form):
+    """What the filter bar sends. Every field is optional; bad values are dropped."""
+
+    q = forms.CharField(required=False, max_length=200, label="Search prompts")
+    author = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Author")
+    status = forms.ChoiceField(
+        required=False,
+        label="Status",
+        choices=[
+            ("", "Any status"),
+            ("in_progress", "In progress"),
+            ("ready", "Ready"),
+            ("failed", "Failed"),
+        ],
+    )
+    review = forms.ChoiceField(
+        required=False, label="Review", choices=[("", "Any review"), *ReviewStatus.choices]
+    )
+    aspect = forms.ChoiceField(
+        required=False, label="Aspect ratio", choices=[("", "Any shape"), *AspectRatio.choices]
+    )
+    duration = forms.ChoiceField(
+        required=False, label="Duration", choices=[("", "Any length"), *Duration.choices]
+    )
+    favourites = forms.BooleanField(required=False, label="Only my favourites")
+    # Bounded: a day like 9999-12-31 is a valid date, but "the day after" is not.
+    start = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}), validators=_DAYS
+    )
+    end = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}), validators=_DAYS
+    )
+    sort = forms.ChoiceField(
+        required=False, label="Sort", choices=[("newest", "Newest first"), ("oldest", "Oldest first")]
+    )
+
+    def __init__(self, *args: Any, authors: list[User], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["author"].choices = [("", "Anyone")] + [
+            (user.pk, user.get_full_name() or user.email) for user in authors
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end and start > end:
+            self.add_error("end", "The end date is before the start date.")
+        return data
+
+    def filters(self) -> tuple[Filters, list[str]]:
+        """The valid filters, and a plain message per ignored value."""
+        self.is_valid()
+        data = self.cleaned_data
+        ignored = [
+            f"{self.fields[name].label if name in self.fields else 'Filters'}: {' '.join(errors)}"
+            for name, errors in self.errors.items()
+        ]
+        filters = Filters(
+            q=(data.get("q") or "").strip(),
+            author=data.get("author"),
+            status=data.get("status") or "",
+            review=data.get("review") or "",
+            aspect=data.get("aspect") or "",
+            duration=data.get("duration") or "",
+            favourites=bool(data.get("favourites")),
+            start=data.get("start"),
+            end=data.get("end") if "end" in data else None,
+            sort=data.get("sort") or "newest",
+        )
+        return filters, ignored
+
+    @cached_property
+    def bar(self) -> dict[str, Any]:
+        """What the filter bar shows: the values as sent, and each select's options.
+
+        gallery_filters.html draws the inputs from this by hand: Django's widget
+        rendering (a template per option) cost about 2 ms a page for these fields.
+        """
+        raw = {name: self.data.get(name, "") if self.is_bound else "" for name in self.fields}
+        shown: dict[str, Any] = {name: raw[name] for name in ("q", "start", "end")}
+        shown["favourites"] = bool(self.is_valid() and self.cleaned_data.get("favourites"))
+        for name in ("sort", "author", "status", "review", "aspect", "duration"):
+            shown[name] = [
+                (str(value), label, str(value) == raw[name]) for value, label in self.fields[name].choices
+            ]
+        return shown

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.storage import Storage
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
@@ -45,23 +45,6 @@ class Status(models.TextChoices):
 
 
 IN_FLIGHT = (Status.QUEUED, Status.SUBMITTING, Status.PENDING, Status.PROCESSING, Status.DOWNLOADING)
-_NOT_LOADED = object()
-# What a gallery card shows of a row's own columns (gallery_card.html); a
-# state change that touches none of them leaves the team's gallery version alone.
-CARD_SHOWS = frozenset(
-    {
-        "status",
-        "progress",
-        "error_message",
-        "video",
-        "poster",
-        "video_duration",
-        "review_status",
-        "compiled_prompt",
-        "duration",
-        "aspect_ratio",
-    }
-)
 
 
 class ReviewStatus(models.TextChoices):
@@ -165,6 +148,8 @@ class Generation(models.Model):
         ordering = ["-created", "-id"]
         indexes = [
             models.Index(fields=["team", "-created", "-id"], name="gen_team_newest"),
+            # The live refresh's "did anything of the team's move since" (gallery.changed_since).
+            models.Index(fields=["team", "updated"], name="gen_team_updated"),
             models.Index(fields=["status", "next_poll_at"], name="gen_status_poll"),
             models.Index(fields=["task_id"], name="gen_task_id"),
         ]
@@ -183,27 +168,11 @@ class Generation(models.Model):
 
     def _move(self, condition: Q, **fields: object) -> bool:
         fields["updated"] = timezone.now()
-        with transaction.atomic():
-            if Generation.objects.filter(condition, pk=self.pk).update(**fields) != 1:
-                return False
-            if self._card_moves(fields):
-                Team.gallery_changed(self.team_id)
+        if Generation.objects.filter(condition, pk=self.pk).update(**fields) != 1:
+            return False
         for name, value in fields.items():
             setattr(self, name, value)
         return True
-
-    def _card_moves(self, fields: dict[str, object]) -> bool:
-        """Whether the gallery card changes: a claim, or a poll that saw the same progress, does not.
-
-        A finished card shows its `updated` (the live refresh's version), so
-        any move of a finished row counts. A field not loaded counts as changed.
-        """
-        if not self.in_flight:
-            return True
-        loaded = self.__dict__
-        return any(
-            name in CARD_SHOWS and loaded.get(name, _NOT_LOADED) != value for name, value in fields.items()
-        )
 
     def _held(self) -> Q:
         """Still ours: no claim has been made since the one we made (or read)."""

@@ -11,23 +11,21 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from studio.accounts.models import Team
 from studio.videos.models import Comment, Favourite, Generation, ReviewEvent, ReviewStatus, file_storage
 
 MAX_COMMENT_LENGTH = 4000
 
 
 def _card_changed(generation: Generation) -> None:
-    """Moves `updated` and the team's gallery version on when what the card shows changed.
+    """Moves `updated` on when what the generation's card shows changed (its comment count).
 
-    Open galleries send the version of each card they show and get back only
-    the cards whose `updated` moved (gallery.gallery_changes); cached gallery
-    pages are keyed on the team's version. A queryset update, so nothing else
-    on the row is written over; a worker's claim is unaffected (claims have
-    their own version, `claim_version`).
+    `updated` is the row's own version: open galleries ask whether any of the
+    team's rows moved past the newest one they saw, and get back only the
+    cards whose `updated` moved (gallery.gallery_changes). A queryset update,
+    so nothing else on the row is written over; a worker's claim is unaffected
+    (claims have their own version, `claim_version`).
     """
     Generation.objects.filter(pk=generation.pk).update(updated=timezone.now())
-    Team.gallery_changed(generation.team_id)
 
 
 def set_review_status(*, generation: Generation, actor: User, status: str) -> ReviewEvent | None:
@@ -41,7 +39,6 @@ def set_review_status(*, generation: Generation, actor: User, status: str) -> Re
         )
         if not changed:
             return None
-        Team.gallery_changed(generation.team_id)
         generation.review_status = status
         return ReviewEvent.objects.create(generation=generation, actor=actor, status=status)
 
@@ -73,17 +70,12 @@ def delete_comment(*, comment: Comment) -> None:
 
 def toggle_favourite(*, generation: Generation, user: User) -> bool:
     """Favourite or un-favourite; returns whether it is a favourite now."""
-    with transaction.atomic():
-        deleted, _ = Favourite.objects.filter(generation=generation, user=user).delete()
-        if deleted:
-            # The mark is the person's own, but cached pages are the team's:
-            # the version moves so that this person's next page shows it.
-            Team.gallery_changed(generation.team_id)
-            return False
+    deleted, _ = Favourite.objects.filter(generation=generation, user=user).delete()
+    if deleted:
+        return False
     try:
         with transaction.atomic():
             Favourite.objects.create(generation=generation, user=user)
-            Team.gallery_changed(generation.team_id)
     except IntegrityError:
         pass  # a double click raced us to it: it is a favourite either way
     return True
@@ -110,7 +102,6 @@ def delete_generation(*, generation: Generation) -> None:
         )
         names = [name for name in (row or {}).values() if name]
         generation.delete()
-        Team.gallery_changed(generation.team_id)
         transaction.on_commit(lambda: remove(names))
 
 

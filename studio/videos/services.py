@@ -118,15 +118,9 @@ def create_generation(
         status=Status.QUEUED,
         next_poll_at=now + QUEUED_GRACE,
     )
-    Team.gallery_changed(team.pk)
     pk = generation.pk
     transaction.on_commit(lambda: async_task("studio.videos.tasks.submit_generation", pk))
     return generation
-
-
-def recent_generations(*, team: Team, author: User, limit: int = 6) -> list[Generation]:
-    """The person's latest generations in this team, newest first, for the composer."""
-    return list(Generation.objects.filter(team=team, author=author).order_by("-created", "-id")[:limit])
 
 
 def new_callback_token() -> tuple[str, str]:

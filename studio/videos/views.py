@@ -3,16 +3,13 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib import messages
-from django.contrib.staticfiles.storage import staticfiles_storage
-from django.core.cache import caches
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.csrf import csrf_exempt
@@ -21,11 +18,8 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefre
 
 from studio.accounts.access import member_required, other_memberships, switch_team
 from studio.accounts.models import Membership
-from studio.lib import pagecache
 from studio.videos import gallery, media, prompting, review, services
-from studio.videos.forms import ComposeForm
-from studio.videos.gallery import GalleryFilterForm
-from studio.videos.keys import is_demo_mode
+from studio.videos.forms import ComposeForm, GalleryFilterForm
 from studio.videos.models import Comment, Favourite, Generation, ReviewStatus
 from studio.videos.review import CommentForm, ReviewForm
 
@@ -34,8 +28,28 @@ log = logging.getLogger(__name__)
 # --- Access helpers: every view below goes through one of these ---------------
 
 
-def _get_generation_for_user(request: HttpRequest, code: uuid.UUID | str) -> tuple[Generation, bool]:
-    """A generation of the current team (else 404), and whether this person may generate."""
+@dataclass(frozen=True)
+class Allowed:
+    """What the person may do with a generation, from their role (Membership's permissions)."""
+
+    generate: bool  # remix it, send it again
+    review: bool  # set its review status
+    delete: bool
+
+    def check(self, action: str) -> None:
+        if not getattr(self, action):
+            raise PermissionDenied(_REFUSALS[action])
+
+
+_REFUSALS = {
+    "generate": "Reviewers cannot generate videos.",
+    "review": "Reviewers comment; owners, admins and creators set the review status.",
+    "delete": "Only owners, admins and the author delete a video.",
+}
+
+
+def _get_generation_for_user(request: HttpRequest, code: uuid.UUID | str) -> tuple[Generation, Allowed]:
+    """A generation of the current team (else 404), and what this person may do with it."""
     try:
         code = uuid.UUID(str(code))
     except ValueError:
@@ -43,19 +57,26 @@ def _get_generation_for_user(request: HttpRequest, code: uuid.UUID | str) -> tup
     generation = get_object_or_404(
         Generation.objects.select_related("team", "author"), team=request.team, code=code
     )
-    return generation, request.membership.can_generate
+    membership = request.membership
+    allowed = Allowed(
+        generate=membership.can_generate,
+        review=membership.can_review,
+        delete=membership.may_delete(author_id=generation.author_id),
+    )
+    return generation, allowed
+
+
+def _get_generation_to(request: HttpRequest, code: uuid.UUID | str, action: str) -> Generation:
+    """The generation, if this person may do `action` with it (else 403; outsiders 404)."""
+    generation, allowed = _get_generation_for_user(request, code)
+    allowed.check(action)
+    return generation
 
 
 def _require_generate(request: HttpRequest) -> None:
     """Reviewers watch and comment; only creators, admins and owners generate."""
     if not request.membership.can_generate:
-        raise PermissionDenied("Reviewers cannot generate videos.")
-
-
-def _may_delete(request: HttpRequest, generation: Generation) -> bool:
-    """Owners and admins delete anything; creators delete their own."""
-    membership = request.membership
-    return membership.is_manager or (membership.can_generate and generation.author_id == request.user.id)
+        raise PermissionDenied(_REFUSALS["generate"])
 
 
 def _get_comment_for_user(request: HttpRequest, code: uuid.UUID) -> tuple[Comment, bool]:
@@ -64,6 +85,14 @@ def _get_comment_for_user(request: HttpRequest, code: uuid.UUID) -> tuple[Commen
         Comment.objects.select_related("author", "generation"), generation__team=request.team, code=code
     )
     return comment, comment.author_id == request.user.id
+
+
+def _get_own_comment(request: HttpRequest, code: uuid.UUID, doing: str) -> Comment:
+    """Your own comment (else 403; outsiders 404)."""
+    comment, is_yours = _get_comment_for_user(request, code)
+    if not is_yours:
+        raise PermissionDenied(f"You can only {doing} your own comments.")
+    return comment
 
 
 # --- Gallery --------------------------------------------------------------------
@@ -79,7 +108,7 @@ def _filters_from(
     # when there is an author to check.
     needs_authors = for_display or request.GET.get("author")
     form = GalleryFilterForm(request.GET, authors=gallery.authors(request.team) if needs_authors else [])
-    filters, ignored = gallery.read_filters(form)
+    filters, ignored = form.filters()
     return form, filters, ignored
 
 
@@ -94,62 +123,21 @@ def _filter_query(request: HttpRequest) -> str:
 @member_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """The team gallery: the page, its results (filters changed), or the next cards.
-
-    Each is cached whole under the team's gallery version (gallery.page_cache_key),
-    which every change to the gallery moves on: a page opened again, by back,
-    reload or its next reader, costs a cache read instead of the queries and
-    templates that drew it. The whole page also keys on what its top bar
-    shows, and has its CSRF token put in as it is served (studio.lib.pagecache).
-    """
+    """The team gallery: the page, its results (filters changed), or the next cards."""
     if request.htmx and request.GET.get("after"):
-        part = "videos/gallery_page.html"
+        template = "videos/gallery_page.html"
     elif request.htmx and request.htmx.target == "gallery-results":
-        part = "videos/gallery_results.html"
+        template = "videos/gallery_results.html"
     else:
-        part = "videos/home.html"
-    whole_page = part == "videos/home.html"
-    if whole_page and not pagecache.cacheable(request):
-        return render(request, part, _gallery_context(request))
-    key = gallery.page_cache_key(
-        team=request.team,
-        viewer=request.user,
-        can_generate=request.membership.can_generate,
-        template=part,
-        params=request.GET,
-        shell=_top_bar(request) if whole_page else (),
-    )
-    html = caches["pages"].get(key)
-    if html is None:
-        if whole_page:
-            html = pagecache.draw(request, part, _gallery_context(request))
-        else:
-            html = render_to_string(part, _gallery_context(request))
-        caches["pages"].set(key, html)
-    return pagecache.serve(request, html) if whole_page else HttpResponse(html)
-
-
-def _top_bar(request: HttpRequest) -> tuple:
-    """Everything base.html shows of the person and their teams, for a whole page's cache key."""
-    user, membership = request.user, request.membership
-    others = [(str(m.team.code), m.team.name) for m in other_memberships(request, membership)]
-    return (
-        user.first_name,
-        user.last_name,
-        user.email,
-        membership.role,
-        request.team.name,
-        others,
-        is_demo_mode(request.team),
-        # Hashed static file names change with a deploy.
-        getattr(staticfiles_storage, "manifest_hash", ""),
-        settings.DEBUG,
-    )
+        template = "videos/home.html"
+    return render(request, template, _gallery_context(request))
 
 
 def _gallery_context(request: HttpRequest) -> dict:
-    form, filters, ignored = _filters_from(request)
     after = request.GET.get("after")
+    # Before the cards: a change made while they are read is newer than this.
+    version = "" if after else gallery.newest_change(request.team)
+    form, filters, ignored = _filters_from(request)
     page = gallery.gallery_page(team=request.team, user=request.user, filters=filters, after=after)
     return {
         "form": form,
@@ -158,7 +146,7 @@ def _gallery_context(request: HttpRequest) -> dict:
         "page": page,
         "query": _filter_query(request),
         "top": gallery.encode_cursor(page.cards[0]) if page.cards and not after else "",
-        "version": request.team.gallery_version,
+        "version": version,
         "can_generate": request.membership.can_generate,
     }
 
@@ -168,29 +156,27 @@ def _gallery_context(request: HttpRequest) -> dict:
 def gallery_changes(request: HttpRequest) -> HttpResponse:
     """The gallery's live refresh: 204 when nothing changed, else only what did.
 
-    The page says which gallery version it shows (v); while the team's is the
-    same nothing can have changed, and that answer costs no query at all.
+    The page says the newest `updated` it has seen (v) and sends the codes of
+    its cards: while no row of the team is newer and those all exist, nothing
+    can have changed (gallery.nothing_changed), whatever made the change.
     """
-    version = request.team.gallery_version
-    if request.GET.get("v") == str(version):
+    watched = gallery.parse_watch(request.GET.getlist("watch"))
+    seen = gallery.parse_seen(request.GET.getlist("seen"))
+    since = request.GET.get("v", "")
+    if gallery.nothing_changed(team=request.team, since=since, codes=[*watched, *seen]):
         return HttpResponse(status=204)
+    version = gallery.newest_change(request.team)
     _, filters, _ = _filters_from(request, for_display=False)
     top = request.GET.get("top", "")
     changes = gallery.gallery_changes(
-        team=request.team,
-        user=request.user,
-        filters=filters,
-        top=top,
-        watched=gallery.parse_watch(request.GET.getlist("watch")),
-        seen=gallery.parse_seen(request.GET.getlist("seen")),
+        team=request.team, user=request.user, filters=filters, top=top, watched=watched, seen=seen
     )
     if changes.overflow:
         return HttpResponseClientRefresh()
     query = _filter_query(request)
     if not changes.any:
-        # Nothing on this screen, but the team's version moved (another
-        # filter's card, a teammate's favourite): the live element again with
-        # the new version, so the next ask is the free one above.
+        # Something of the team's moved, but nothing on this screen: the live
+        # element again with the newer version, so the next ask is the quick one.
         return render(request, "videos/gallery_live.html", {"query": query, "top": top, "version": version})
     context = {
         "changes": changes,
@@ -205,12 +191,12 @@ def gallery_changes(request: HttpRequest) -> HttpResponse:
 # --- A video's page -------------------------------------------------------------
 
 
-def _detail_context(request: HttpRequest, generation: Generation, can_change: bool, **extra: object) -> dict:
+def _detail_context(request: HttpRequest, generation: Generation, allowed: Allowed, **extra: object) -> dict:
     return {
         "generation": generation,
-        "can_review": can_change and request.membership.can_review,
-        "can_generate": request.membership.can_generate,
-        "may_delete": _may_delete(request, generation),
+        "can_review": allowed.review,
+        "can_generate": allowed.generate,
+        "may_delete": allowed.delete,
         "is_favourite": Favourite.objects.filter(generation=generation, user=request.user).exists(),
         "comments": generation.comments.select_related("author"),
         "comment_form": CommentForm(),
@@ -232,7 +218,7 @@ def _detail_context(request: HttpRequest, generation: Generation, can_change: bo
 @require_GET
 def generation_detail(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
     try:
-        generation, can_change = _get_generation_for_user(request, code)
+        generation, allowed = _get_generation_for_user(request, code)
     except Http404:
         # A teammate's link into another of this person's teams: open it there,
         # rather than a 404 that sends them looking for the team switcher.
@@ -242,7 +228,7 @@ def generation_detail(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
         switch_team(request, membership)
         messages.info(request, f"Switched to {membership.team.name} to show this video.")
         return redirect(request.get_full_path())
-    return render(request, "videos/detail.html", _detail_context(request, generation, can_change))
+    return render(request, "videos/detail.html", _detail_context(request, generation, allowed))
 
 
 def _other_team_holding(request: HttpRequest, code: uuid.UUID) -> Membership | None:
@@ -289,15 +275,14 @@ def _back_to(generation: Generation, anchor: str = "") -> HttpResponse:
 @member_required
 @require_POST
 def generation_review(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
-    generation, can_change = _get_generation_for_user(request, code)
-    if not (can_change and request.membership.can_review):
-        raise PermissionDenied("Reviewers comment; owners, admins and creators set the review status.")
+    generation, allowed = _get_generation_for_user(request, code)
+    allowed.check("review")
     form = ReviewForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest("Unknown review status.")
     review.set_review_status(generation=generation, actor=request.user, status=form.cleaned_data["status"])
     if request.htmx:
-        context = _detail_context(request, generation, can_change)
+        context = _detail_context(request, generation, allowed)
         return render(request, "videos/detail_review.html", context)
     return _back_to(generation)
 
@@ -317,8 +302,7 @@ def generation_favourite(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
 @member_required
 @require_POST
 def generation_regenerate(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
-    generation, _ = _get_generation_for_user(request, code)
-    _require_generate(request)
+    generation = _get_generation_to(request, code, "generate")
     version = review.regenerate(generation=generation, author=request.user)
     messages.success(request, "Sent again with the same settings. This is the new version.")
     url = reverse("generation_detail", args=[version.code])
@@ -328,9 +312,7 @@ def generation_regenerate(request: HttpRequest, code: uuid.UUID) -> HttpResponse
 @member_required
 @require_POST
 def generation_delete(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
-    generation, _ = _get_generation_for_user(request, code)
-    if not _may_delete(request, generation):
-        raise PermissionDenied("Only owners, admins and the author delete a video.")
+    generation = _get_generation_to(request, code, "delete")
     review.delete_generation(generation=generation)
     messages.success(request, "The video and its files are deleted.")
     url = reverse("home")
@@ -344,7 +326,7 @@ def generation_delete(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
 @require_POST
 def comment_add(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
     """Everyone in the team comments, reviewers included."""
-    generation, can_change = _get_generation_for_user(request, code)
+    generation, allowed = _get_generation_for_user(request, code)
     form = CommentForm(request.POST)
     if form.is_valid():
         review.add_comment(
@@ -358,9 +340,9 @@ def comment_add(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
         form = CommentForm()
     elif not request.htmx:
         # The page again, with the error next to the comment and the comment still there.
-        context = _detail_context(request, generation, can_change, comment_form=form)
+        context = _detail_context(request, generation, allowed, comment_form=form)
         return render(request, "videos/detail.html", context, status=400)
-    context = _detail_context(request, generation, can_change, comment_form=form)
+    context = _detail_context(request, generation, allowed, comment_form=form)
     return render(request, "videos/detail_comments.html", context)
 
 
@@ -374,9 +356,7 @@ def comment_detail(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
 @member_required
 @require_http_methods(["GET", "POST"])
 def comment_edit(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
-    comment, is_yours = _get_comment_for_user(request, code)
-    if not is_yours:
-        raise PermissionDenied("You can only edit your own comments.")
+    comment = _get_own_comment(request, code, "edit")
     form = CommentForm(request.POST or None, initial={"body": comment.body})
     if request.method == "POST" and form.is_valid():
         review.edit_comment(comment=comment, body=form.cleaned_data["body"])
@@ -390,9 +370,7 @@ def comment_edit(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
 @member_required
 @require_POST
 def comment_delete(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
-    comment, is_yours = _get_comment_for_user(request, code)
-    if not is_yours:
-        raise PermissionDenied("You can only delete your own comments.")
+    comment = _get_own_comment(request, code, "delete")
     generation = comment.generation
     review.delete_comment(comment=comment)
     if request.htmx:
@@ -428,7 +406,7 @@ def _compose_context(request: HttpRequest, form: ComposeForm, **extra: object) -
         "form": form,
         "can_generate": request.membership.can_generate,
         "reviewer_reason": REVIEWER_REASON,
-        "recent": services.recent_generations(team=request.team, author=request.user),
+        "recent": gallery.recent_cards(team=request.team, user=request.user),
         **_preview_context(form),
         **extra,
     }
@@ -489,7 +467,8 @@ def compose_preview(request: HttpRequest) -> HttpResponse:
 def compose_card(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
     """One recent generation; it polls itself while in flight and stops when finished."""
     generation, _ = _get_generation_for_user(request, code)
-    return render(request, "videos/compose_card.html", {"generation": generation})
+    card = gallery.recent_cards(team=request.team, user=request.user, code=generation.code)
+    return render(request, "videos/compose_card.html", {"recent": card})
 
 
 # --- Provider callbacks ---------------------------------------------------------

@@ -18,7 +18,7 @@ from studio.videos.models import IN_FLIGHT, Generation, ReviewStatus, Status
 
 register = template.Library()
 
-CARD_TEMPLATE = "videos/gallery_card.html"
+CARD_TEMPLATE = "videos/card.html"
 # Entries are never stale (the key is what the card shows), so this only
 # bounds how long an unused one sits in a shared cache.
 CARD_TIMEOUT = 24 * 60 * 60
@@ -87,7 +87,9 @@ def _template_version(card_template) -> str:
     return hashlib.sha256(card_template.template.source.encode()).hexdigest()[:12]
 
 
-def card_cache_key(generation: Generation, version: str, *, fresh: bool = False, oob: bool = False) -> str:
+def card_cache_key(
+    generation: Generation, version: str, *, fresh: bool = False, oob: bool = False, composer: bool = False
+) -> str:
     """A key made of everything gallery_card.html shows, so a cached card is never stale.
 
     Nothing in a card is the viewer's except the favourite mark, so viewers
@@ -113,6 +115,7 @@ def card_cache_key(generation: Generation, version: str, *, fresh: bool = False,
         (author.first_name, author.last_name, author.email) if author else None,
         fresh,
         oob,
+        composer,
         get_language(),
         timezone.get_current_timezone_name(),
         get_script_prefix(),
@@ -122,7 +125,9 @@ def card_cache_key(generation: Generation, version: str, *, fresh: bool = False,
 
 
 @register.simple_tag
-def gallery_cards(cards: Iterable[Generation], *, fresh: bool = False, oob: bool = False) -> SafeString:
+def gallery_cards(
+    cards: Iterable[Generation], *, fresh: bool = False, oob: bool = False, composer: bool = False
+) -> SafeString:
     """The cards, drawn from the cache where possible: one cache round trip per page.
 
     Drawing a card in the template engine costs about a third of a millisecond;
@@ -133,14 +138,15 @@ def gallery_cards(cards: Iterable[Generation], *, fresh: bool = False, oob: bool
         return mark_safe("")
     card_template = get_template(CARD_TEMPLATE)
     version = _template_version(card_template)
-    keyed = [(card_cache_key(card, version, fresh=fresh, oob=oob), card) for card in cards]
+    options = {"fresh": fresh, "oob": oob, "composer": composer}
+    keyed = [(card_cache_key(card, version, **options), card) for card in cards]
     found = django_cache.get_many([key for key, _ in keyed])
     drawn: dict[str, str] = {}
     parts = []
     for key, card in keyed:
         html = found.get(key)
         if html is None:
-            html = drawn[key] = card_template.render({"generation": card, "fresh": fresh, "oob": oob})
+            html = drawn[key] = card_template.render({"generation": card, **options})
         parts.append(html)
     if drawn:
         django_cache.set_many(drawn, CARD_TIMEOUT)
