@@ -116,13 +116,13 @@ def test_compose_generate_watch_and_play(page, alice, worker):
 
     page.get_by_role("button", name="Generate video").click()
     expect(page.locator(".notice-sent")).to_contain_text("is on its way")
-    card = page.locator("#recent .gen-card").first
+    card = page.locator("#recent .gcard").first
     expect(card).to_have_attribute("data-status", "processing", timeout=20_000)
     expect(card.locator("progress")).to_be_visible()
     # The form kept what was typed, for the next iteration.
     expect(page.get_by_label("Camera")).to_have_value("low tracking shot that follows the boat")
     page.wait_for_function(
-        "() => { const p = document.querySelector('#recent .gen-card progress'); return p && p.value >= 20 }",
+        "() => { const p = document.querySelector('#recent .gcard progress'); return p && p.value >= 20 }",
         timeout=20_000,
     )
     screenshot(page, "compose-progress")

@@ -178,7 +178,7 @@ def test_it_stores_the_generation_and_queues_the_submit(
     assert no_enqueue == [("studio.videos.tasks.submit_generation", generation.pk)]
     body = response.content.decode()
     assert 'id="recent" class="recent" hx-swap-oob="true"' in body
-    assert f'id="gen-{generation.code}"' in body
+    assert f'id="card-{generation.code}"' in body
     assert "Sent." in body
     # The form keeps what was typed, for the next iteration.
     assert "A red fox leaps over a frozen stream</textarea>" in body
@@ -290,7 +290,7 @@ def test_the_page_lists_recent_generations_that_poll_while_in_flight(alice_clien
         team_a, alice, status=Status.FAILED, error_message="Blocked by the content policy."
     )
     body = alice_client.get(reverse("compose")).content.decode()
-    assert f'id="gen-{working.code}"' in body and f'id="gen-{done.code}"' in body
+    assert f'id="card-{working.code}"' in body and f'id="card-{done.code}"' in body
     assert reverse("compose_card", args=[working.code]) in body
     assert reverse("compose_card", args=[done.code]) not in body
     assert '<progress max="100" value="42"' in body
