@@ -4,6 +4,8 @@ The extra URLconf adds one minimal view to compare the gallery against; it
 is never part of the studio's own URLs.
 """
 
+import warnings
+
 from studio.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.gallery_urls"
@@ -14,3 +16,5 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+# whitenoise warns that the throwaway data folder has no collected static files: expected here.
+warnings.filterwarnings("ignore", message="No directory at")
