@@ -18,7 +18,7 @@
   // watching is never replaced, because finished cards stop polling.
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
-    if (target && target.classList && target.classList.contains("gen-card")) {
+    if (target && target.classList && target.classList.contains("gcard")) {
       var video = target.querySelector("video");
       if (video && !video.paused) event.detail.shouldSwap = false;
     }

@@ -41,7 +41,7 @@ from studio.accounts.models import Team
 from studio.videos.models import IN_FLIGHT, Comment, Favourite, Generation, Status
 
 PAGE_SIZE = 24
-# The columns gallery_card.html shows, plus what the keyset and the card's cache key read.
+# The columns card.html shows, plus what the keyset and the card's cache key read.
 CARD_FIELDS = (
     "code",
     "team_id",
@@ -117,7 +117,7 @@ def decode_cursor(value: str | None) -> tuple[dt.datetime, int] | None:
 def annotated(rows: QuerySet[Generation], user: User) -> QuerySet[Generation]:
     """The rows with everything a card shows, in one query.
 
-    Only the columns gallery_card.html uses are loaded: turning forty columns
+    Only the columns card.html uses are loaded: turning forty columns
     (seven of them dates) into 25 models cost more than the query itself. A
     field added to the card must be added here, or each card costs a query.
     """

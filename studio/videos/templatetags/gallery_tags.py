@@ -90,7 +90,7 @@ def _template_version(card_template) -> str:
 def card_cache_key(
     generation: Generation, version: str, *, fresh: bool = False, oob: bool = False, composer: bool = False
 ) -> str:
-    """A key made of everything gallery_card.html shows, so a cached card is never stale.
+    """A key made of everything card.html shows, so a cached card is never stale.
 
     Nothing in a card is the viewer's except the favourite mark, so viewers
     with the same mark share the entry.
