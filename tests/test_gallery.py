@@ -262,9 +262,9 @@ def changes(client, **params):
 def test_nothing_changed_is_a_cheap_204(alice_client, team_a, alice, django_assert_max_num_queries):
     generation = make_generation(team_a, alice, status=Status.PROCESSING, progress=10)
     shown = live_refresh(alice_client.get(reverse("home")).content.decode())
-    # Session, person, memberships with their teams; then "nothing moved since
-    # the page's version" and "the cards on screen still exist", two index look-ups.
-    with django_assert_max_num_queries(5):
+    # Session, person, memberships with their teams; then one query: nothing
+    # moved since the page's version and the cards on screen still exist.
+    with django_assert_max_num_queries(4):
         response = changes(alice_client, **shown, watch=f"{generation.code}:processing:10")
     assert response.status_code == 204
     assert response.content == b""

@@ -277,16 +277,21 @@ def newest_change(team: Team) -> str:
 def nothing_changed(*, team: Team, since: str, codes: list[str]) -> bool:
     """Whether no row of the team moved after `since` and the cards on screen all still exist.
 
-    Two index look-ups whatever the size of the team: (team, updated) for any
-    insert or change, the unique code for deletes of what the page shows.
+    One query over two index look-ups whatever the size of the team: the
+    (team, updated) index for any insert or change, the unique code for
+    deletes of what the page shows.
     """
     moment = _from_version(since)
     if moment is None:
         return False
-    if Generation.objects.filter(team=team, updated__gt=moment).exists():
-        return False
-    found = by_code(codes).values_list("team_id", flat=True) if codes else []
-    return sum(team_id == team.pk for team_id in found) == len(set(codes))
+    moved = Q(team=team, updated__gt=moment)
+    if not codes:
+        return not Generation.objects.filter(moved).exists()
+    shown = Q(team=team, code__in=codes)
+    counts = Generation.objects.filter(moved | Q(code__in=codes)).aggregate(
+        moved=Count("pk", filter=moved), shown=Count("pk", filter=shown)
+    )
+    return counts["moved"] == 0 and counts["shown"] == len(set(codes))
 
 
 def parse_seen(values: list[str]) -> dict[str, str]:
