@@ -120,7 +120,7 @@ def test_compose_generate_watch_and_play(page, alice, worker):
     expect(card).to_have_attribute("data-status", "processing", timeout=20_000)
     expect(card.locator("progress")).to_be_visible()
     # The form kept what was typed, for the next iteration.
-    expect(page.get_by_label("Camera")).to_have_value("low tracking shot that follows the boat")
+    expect(page.get_by_label("Camera", exact=True)).to_have_value("low tracking shot that follows the boat")
     page.wait_for_function(
         "() => { const p = document.querySelector('#recent .gcard progress'); return p && p.value >= 20 }",
         timeout=20_000,
