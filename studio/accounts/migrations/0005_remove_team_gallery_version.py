@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_team_gallery_version'),
+        ('accounts', '0004_invitation_drop_token'),
     ]
 
     operations = [
