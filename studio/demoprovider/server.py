@@ -107,6 +107,8 @@ class DemoProvider(ThreadingHTTPServer):
         self.callback_timeout = callback_timeout
         self.tasks: dict[str, DemoTask] = {}
         self.callback_attempts: list[dict] = []
+        # Tasks whose callback was given up on after the last retry: tests wait on it.
+        self.callbacks_given_up: list[str] = []
         self.requests_seen: list[tuple[str, str]] = []  # (method, path), for tests
         self.file_requests_with_auth = 0  # result downloads must not carry the API key
         # Merged into every task object, to rehearse fields the contract does not document.
@@ -323,6 +325,7 @@ class DemoProvider(ThreadingHTTPServer):
             if 200 <= outcome.get("status", 0) < 300:
                 return
             log.info("Demo provider: callback for %s attempt %d: %s", task.id, attempt + 1, outcome)
+        self.callbacks_given_up.append(task.id)
         log.warning("Demo provider: gave up calling back for %s", task.id)
 
     def find_file(self, token: str) -> DemoTask | None:
