@@ -276,6 +276,12 @@ STUDIO_DOWNLOAD_READ_TIMEOUT = env_float("STUDIO_DOWNLOAD_READ_TIMEOUT", 30.0)
 STUDIO_SWEEP_INTERVAL = env_float("STUDIO_SWEEP_INTERVAL", 3.0)
 STUDIO_SWEEP_THREADS = env_int("STUDIO_SWEEP_THREADS", 32, minimum=1)
 STUDIO_MIN_POLL_SECONDS = env_float("STUDIO_MIN_POLL_SECONDS", 3.0)
+# A create whose answer was lost is sent again with the same Idempotency-Key
+# (the generation's code), at most once per STUDIO_UNKNOWN_RETRY_SECONDS; a
+# gateway that honours the key answers with the original task. 0 for one that
+# does not: such a generation then waits for a person ("outcome unknown").
+STUDIO_IDEMPOTENT_CREATES = env_bool("STUDIO_IDEMPOTENT_CREATES", True)
+STUDIO_UNKNOWN_RETRY_SECONDS = env_int("STUDIO_UNKNOWN_RETRY_SECONDS", 30, minimum=1)
 # Callbacks need an https public URL; tests allow plain http to a live server.
 STUDIO_CALLBACKS_ALLOW_HTTP = env_bool("STUDIO_CALLBACKS_ALLOW_HTTP", False)
 # Price of 1,000 output tokens in US dollars, for the estimate before submit.

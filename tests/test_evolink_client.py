@@ -382,7 +382,7 @@ def test_a_create_whose_connection_drops_after_creating_has_an_unknown_outcome(
     with pytest.raises(EvolinkError) as caught:
         make_client().create_task(prompt=PROMPT, duration=3)
     assert caught.value.outcome_unknown and caught.value.permanent
-    assert "not sent again" in caught.value.user_message
+    assert "cannot tell yet" in caught.value.user_message
     assert len(demo_provider.server.tasks) == 1
     assert creates(demo_provider.server) == 1
     assert sleeps == []

@@ -145,7 +145,10 @@ def test_a_submit_run_twice_sends_one_create(alice, team_a, provider):
     assert len(provider.server.tasks) == 1
 
 
-def test_a_submitting_row_with_an_expired_claim_becomes_unknown_and_is_never_resent(alice, team_a, provider):
+def test_a_submitting_row_with_an_expired_claim_becomes_unknown_and_is_never_resent(
+    alice, team_a, provider, settings
+):
+    settings.STUDIO_IDEMPOTENT_CREATES = False  # with it on, tests/test_recovery.py
     generation = new_generation(team_a, alice)
     # The worker claimed it and died: maybe the create reached the provider, maybe not.
     Generation.objects.filter(pk=generation.pk).update(
@@ -179,13 +182,14 @@ def test_a_queued_generation_whose_task_was_lost_is_submitted_by_the_sweep(alice
     assert len(provider.server.tasks) == 1
 
 
-def test_a_create_that_may_have_reached_the_provider_is_unknown(alice, team_a, provider):
+def test_a_create_that_may_have_reached_the_provider_is_unknown(alice, team_a, provider, settings):
+    settings.STUDIO_IDEMPOTENT_CREATES = False  # with it on, tests/test_recovery.py
     provider.server.queue_fault("drop_after_create", on="create")
     generation = new_generation(team_a, alice)
     tasks.submit_generation(generation.pk)
     generation = reload(generation)
     assert generation.status == Status.UNKNOWN
-    assert "cannot tell whether the video was started" in generation.error_message
+    assert "may have been charged" in generation.error_message
     services.sweep(threads=0, now=timezone.now() + timedelta(hours=1))
     assert len(provider.server.tasks) == 1  # created once by the provider, never again by us
 

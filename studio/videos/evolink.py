@@ -5,14 +5,21 @@ It owns the base URL, the auth header, timeouts, retries and one error type,
 It knows nothing about Django, so the demo provider's tests and the pipeline use
 it alike (see /work/shared/evolink-api.md for the contract it follows).
 
-Why a create is never retried blindly: the provider has no idempotency key. Once
-a create request may have reached the server (a read timeout, a connection that
-dropped after sending, a 5xx without the provider's JSON error body, a garbled
-200), the task may exist and be billed. Retrying could create and bill it twice,
-so the client raises `EvolinkError(outcome_unknown=True, permanent=True)` and
-the caller marks the generation "outcome unknown" for a person to decide. A
+Creates carry an idempotency key (the generation's code, as `Idempotency-Key`
+and `X-Evo-Run-Id`, like EvoLink's own clients). Once a create may have reached
+the server (a read timeout, a connection that dropped after sending, a 5xx
+without the provider's JSON error body, a garbled 200), the task may exist and
+be billed: the client raises `EvolinkError(outcome_unknown=True)` and leaves it
+to the caller, which may send the same create again with the same key later (a
+gateway that honours the key answers with the original task, marked
+`Idempotency-Replayed: true`) and must never send it with another key. A
 refused connection, a connect timeout, a 429 or a clean JSON 5xx error answer
-mean nothing was created, and those are retried.
+mean nothing was created, and those are retried here. Errors whose code is on
+the gateway's "rejected before any charge" list created nothing at all.
+
+The batch and list reads are not on the model's public page: where the gateway
+answers them with 404, 405 or an odd shape, the client falls back (one query per
+task; no list) and says so once in the log.
 
 The API key lives only in the Authorization header of each request. It is never
 put into a log line or an exception, and any provider text that echoes it is
@@ -27,10 +34,10 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
@@ -42,6 +49,27 @@ ASPECT_RATIOS = ("16:9", "9:16", "auto")
 MAX_CALLBACK_URL_LENGTH = 2048
 TASK_STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
 FINISHED_STATUSES = ("completed", "failed", "cancelled")
+
+# Error codes the gateway uses for requests it refused before dispatching
+# anything: no task was created and nothing was charged.
+NO_CHARGE_CODES = frozenset(
+    {
+        "insufficient_quota",
+        "insufficient_user_quota",
+        "quota_not_enough",
+        "account_balance_insufficient",
+        "insufficient_token_quota",
+        "key_quota_exhausted",
+        "token_daily_quota_exceeded",
+        "key_daily_quota_exhausted",
+        "key_disabled",
+        "key_expired",
+        "key_model_not_allowed",
+        "user_disabled",
+    }
+)
+MAX_BATCH = 50
+MAX_PAGE_SIZE = 50
 
 # Statuses the contract says are not worth retrying.
 PERMANENT_STATUSES = frozenset({400, 401, 402, 403, 404, 413})
@@ -158,6 +186,8 @@ class Task:
     usage: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)  # fields the contract does not document
     raw: dict = field(default_factory=dict)
+    # The gateway answered a create with a task it had already made for the same key.
+    replayed: bool = False
 
     @property
     def is_finished(self) -> bool:
@@ -224,6 +254,51 @@ class Task:
         )
 
 
+@dataclass(frozen=True)
+class TaskSummary:
+    """One item of the account's recent tasks (`GET /v1/tasks`): no result links."""
+
+    id: str
+    status: str
+    model: str = ""
+    created_at: int | None = None
+    has_results: bool = False
+    has_error: bool = False
+    raw: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Any) -> TaskSummary | None:
+        if not isinstance(data, dict) or not _as_str(data.get("id")):
+            return None
+        return cls(
+            id=_as_str(data.get("id")),
+            status=_as_str(data.get("status")),
+            model=_as_str(data.get("model")),
+            created_at=_as_int(data.get("created_at"), "created_at"),
+            has_results=bool(data.get("has_results")),
+            has_error=bool(data.get("has_error")),
+            raw=data,
+        )
+
+
+def create_body(
+    *, prompt: str, duration: int | str, aspect_ratio: str, callback_url: str | None = None
+) -> dict:
+    """The JSON body of a create: what the client sends and what the composer's preview shows.
+
+    The studio stores durations as strings ("5"); the provider wants an integer.
+    """
+    body: dict = {
+        "model": MODEL,
+        "prompt": prompt,
+        "duration": "auto" if duration == "auto" else int(duration),
+        "aspect_ratio": aspect_ratio,
+    }
+    if callback_url:
+        body["callback_url"] = callback_url
+    return body
+
+
 # --- The one error type ----------------------------------------------------------
 
 _USER_MESSAGES = {
@@ -241,8 +316,10 @@ class EvolinkError(Exception):
     """Anything that went wrong talking to the provider.
 
     `permanent` says whether trying the same request again can help.
-    `outcome_unknown` (always permanent) says a create may or may not have made
-    a task: it must not be sent again automatically.
+    `outcome_unknown` (always permanent for this request) says a create may or
+    may not have made a task: only the same create with the same idempotency
+    key may be sent again. `nothing_created` says the gateway refused it before
+    making (or charging) anything.
     """
 
     def __init__(
@@ -269,6 +346,10 @@ class EvolinkError(Exception):
         self.outcome_unknown = outcome_unknown
         self.retry_after = retry_after
 
+    @property
+    def nothing_created(self) -> bool:
+        return self.code in NO_CHARGE_CODES
+
     def __str__(self) -> str:
         label = " ".join(str(p) for p in (self.status, self.type, self.code) if p)
         return f"EvoLink {label}: {self.message}" if label else f"EvoLink: {self.message}"
@@ -289,9 +370,8 @@ class EvolinkError(Exception):
         """The user message; `retrying=False` for a row given up on, which must not promise a retry."""
         if self.outcome_unknown:
             return (
-                "The studio lost contact with the provider while submitting, so it cannot tell whether "
-                "the video was started (and billed). It was not sent again; check the provider's "
-                "dashboard before generating it again."
+                "The studio lost contact with the provider while submitting, so it cannot tell yet "
+                "whether the video was started (and billed)."
             )
         if self.type == "key_unavailable":
             return self.message
@@ -310,10 +390,29 @@ class EvolinkError(Exception):
             text += " The studio will try again shortly."
         if self.fallback_suggestion:
             text += f" The provider suggests: {self.fallback_suggestion}"
+        if self.nothing_created:
+            text += " Nothing was charged."
         return text
 
 
 # --- The client ------------------------------------------------------------------
+
+# (gateway, endpoint) pairs that answered "not here": those reads fall back at once.
+_UNSUPPORTED: set[tuple[str, str]] = set()
+
+
+def _read_task(data: Any) -> Task | None:
+    if not isinstance(data, dict):
+        return None
+    try:
+        task = Task.from_json(data)
+    except ValueError:
+        return None
+    return task if task.id else None
+
+
+def _as_json(data: Any) -> Any:
+    return data
 
 
 def _parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -394,18 +493,29 @@ class EvolinkClient:
         duration: int | str = 10,
         aspect_ratio: str = "16:9",
         callback_url: str | None = None,
+        idempotency_key: str = "",
     ) -> Task:
-        """Start a generation. Raises EvolinkError; see the module docstring about retries."""
-        body = {
-            "model": MODEL,
-            "prompt": self._check_prompt(prompt),
-            "duration": self._check_duration(duration),
-            "aspect_ratio": self._check_aspect_ratio(aspect_ratio),
-        }
-        if callback_url:
-            body["callback_url"] = self._check_callback_url(callback_url)
-        task = self._request("POST", "/v1/videos/generations", json_body=body, is_create=True)
-        log.info("EvoLink task %s created (%s)", task.id, task.status)
+        """Start a generation. Raises EvolinkError; see the module docstring about retries.
+
+        `idempotency_key` names the intended task: the same create sent again with
+        the same key is answered with the task already made (`Task.replayed`).
+        """
+        body = create_body(
+            prompt=self._check_prompt(prompt),
+            duration=self._check_duration(duration),
+            aspect_ratio=self._check_aspect_ratio(aspect_ratio),
+            callback_url=self._check_callback_url(callback_url) if callback_url else None,
+        )
+        headers = (
+            {"Idempotency-Key": idempotency_key, "X-Evo-Run-Id": idempotency_key} if idempotency_key else {}
+        )
+        task = self._request(
+            "POST", "/v1/videos/generations", json_body=body, is_create=True, headers=headers
+        )
+        if task.replayed:
+            log.info("EvoLink task %s: the gateway replayed the original answer for this key", task.id)
+        else:
+            log.info("EvoLink task %s created (%s)", task.id, task.status)
         return task
 
     def get_task(self, task_id: str) -> Task:
@@ -414,6 +524,89 @@ class EvolinkClient:
                 "a task id is required", status=None, type="invalid_request_error", permanent=True
             )
         return self._request("GET", f"/v1/tasks/{quote(task_id, safe='')}")
+
+    def get_tasks(self, task_ids: list[str]) -> dict[str, Task]:
+        """Several tasks by id (`POST /v1/tasks/batch`, 50 a call); unknown ids are absent.
+
+        Where the gateway does not offer the batch read, each task is queried alone.
+        """
+        found: dict[str, Task] = {}
+        wanted = list(dict.fromkeys(t for t in task_ids if t and isinstance(t, str)))
+        for start in range(0, len(wanted), MAX_BATCH):
+            chunk = wanted[start : start + MAX_BATCH]
+            tasks = None if self._unsupported("batch") else self._batch(chunk)
+            if tasks is None:
+                tasks = self._one_by_one(chunk)
+            found.update((task.id, task) for task in tasks if task.id in chunk)
+        return found
+
+    def list_tasks(
+        self, *, model: str = MODEL, status: str = "", page: int = 1, page_size: int = MAX_PAGE_SIZE
+    ) -> list[TaskSummary] | None:
+        """The account's recent video tasks, newest first; None where the gateway has no list."""
+        if self._unsupported("list"):
+            return None
+        params = {"type": "video", "model": model, "page": max(1, page)}
+        params["page_size"] = max(1, min(MAX_PAGE_SIZE, page_size))
+        if status:
+            params["status"] = status
+        try:
+            data = self._request("GET", "/v1/tasks?" + urlencode(params), parse=_as_json)
+        except EvolinkError as exc:
+            if not self._falls_back(exc):
+                raise
+            self._give_up_on("list", f"{exc.status or exc.type}")
+            return None
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            self._give_up_on("list", "an answer without a data list")
+            return None
+        summaries = [TaskSummary.from_json(item) for item in items]
+        return [summary for summary in summaries if summary is not None]
+
+    def _batch(self, task_ids: list[str]) -> list[Task] | None:
+        try:
+            data = self._request("POST", "/v1/tasks/batch", json_body={"task_ids": task_ids}, parse=_as_json)
+        except EvolinkError as exc:
+            if not self._falls_back(exc):
+                raise
+            self._give_up_on("batch", f"{exc.status or exc.type}")
+            return None
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            self._give_up_on("batch", "an answer without a data list")
+            return None
+        tasks = []
+        for item in items:
+            try:
+                tasks.append(Task.from_json(item))
+            except ValueError:
+                log.info("EvoLink batch read: an item is not a task object; ignored")
+        return tasks
+
+    def _one_by_one(self, task_ids: list[str]) -> list[Task]:
+        tasks = []
+        for task_id in task_ids:
+            try:
+                tasks.append(self.get_task(task_id))
+            except EvolinkError as exc:
+                if exc.status != 404:
+                    raise
+        return tasks
+
+    @staticmethod
+    def _falls_back(exc: EvolinkError) -> bool:
+        """An answer that says "no such endpoint here" rather than "something is wrong"."""
+        return exc.status in (404, 405) or exc.type == "malformed_response"
+
+    def _unsupported(self, endpoint: str) -> bool:
+        return (self.base_url, endpoint) in _UNSUPPORTED
+
+    def _give_up_on(self, endpoint: str, why: str) -> None:
+        # Remembered per gateway for the process: one log line, and no wasted request per read.
+        if (self.base_url, endpoint) not in _UNSUPPORTED:
+            _UNSUPPORTED.add((self.base_url, endpoint))
+            log.warning("EvoLink %s read not available at this gateway (%s); falling back", endpoint, why)
 
     # Validation the contract allows us to do before sending anything
 
@@ -468,8 +661,16 @@ class EvolinkClient:
         return text
 
     def _request(
-        self, method: str, path: str, *, json_body: dict | None = None, is_create: bool = False
-    ) -> Task:
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: dict | None = None,
+        is_create: bool = False,
+        headers: dict[str, str] | None = None,
+        parse: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """Send with retries; the answer as `parse` reads it (a Task unless told otherwise)."""
         if not self._api_key:
             raise EvolinkError(
                 "no API key is configured", type="authentication_error", status=None, permanent=True
@@ -477,9 +678,12 @@ class EvolinkClient:
         what = "create" if is_create else "query"
         attempt = 0
         while True:
-            error = self._attempt(method, path, json_body=json_body, is_create=is_create)
-            if isinstance(error, Task):
-                return error
+            outcome = self._attempt(
+                method, path, json_body=json_body, is_create=is_create, headers=headers or {}, parse=parse
+            )
+            if not isinstance(outcome, EvolinkError):
+                return outcome
+            error = outcome
             if error.permanent or attempt >= self.max_retries:
                 if not error.permanent:
                     log.warning("EvoLink %s gave up after %d attempts: %s", what, attempt + 1, error)
@@ -497,10 +701,17 @@ class EvolinkClient:
             attempt += 1
 
     def _attempt(
-        self, method: str, path: str, *, json_body: dict | None, is_create: bool
-    ) -> Task | EvolinkError:
-        """One HTTP exchange: a Task, or the error it came to (raised only by the caller)."""
-        headers = {"Authorization": f"Bearer {self._api_key}"}
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: dict | None,
+        is_create: bool,
+        headers: dict[str, str],
+        parse: Callable[[Any], Any] | None,
+    ) -> Any:
+        """One HTTP exchange: the answer read, or the error it came to (raised only by the caller)."""
+        headers = {**headers, "Authorization": f"Bearer {self._api_key}"}
         try:
             response = self._http.request(method, self.base_url + path, json=json_body, headers=headers)
         except httpx.LocalProtocolError:
@@ -534,14 +745,14 @@ class EvolinkClient:
             data = None
 
         if 200 <= status < 300:
-            task = None
-            if isinstance(data, dict):
-                try:
-                    task = Task.from_json(data)
-                except ValueError:
-                    task = None
-            if task is not None and task.id:
-                return task
+            answer = (parse or _read_task)(data)
+            if answer is not None:
+                if (
+                    isinstance(answer, Task)
+                    and response.headers.get("idempotency-replayed", "").lower() == "true"
+                ):
+                    answer = replace(answer, replayed=True)
+                return answer
             if is_create:
                 # A 2xx means the provider accepted the create: the task probably
                 # exists, but we cannot learn its id.
@@ -558,6 +769,11 @@ class EvolinkClient:
             )
 
         error = self._error_from_response(response, data)
+        if error.nothing_created:
+            # Refused before dispatch (quota, key): no task, no charge, and the
+            # same request will be refused again.
+            error.permanent = True
+            return error
         if is_create and status >= 500 and not error.code and not error.type:
             # Without the provider's own error body we cannot tell a proxy that
             # timed out waiting for a working create from a clean refusal.

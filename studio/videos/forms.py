@@ -251,3 +251,17 @@ class GalleryFilterForm(forms.Form):
                 (str(value), label, str(value) == raw[name]) for value, label in self.fields[name].choices
             ]
         return shown
+
+
+class TaskIdForm(forms.Form):
+    """A provider task id a team admin found for a generation whose outcome is unknown."""
+
+    task_id = forms.CharField(
+        max_length=100,
+        strip=True,
+        label="Provider task id",
+        widget=forms.TextInput(
+            attrs={"placeholder": "task-unified-…", "autocomplete": "off", "spellcheck": "false"}
+        ),
+        error_messages={"required": "Paste the task id from the provider's dashboard."},
+    )

@@ -109,6 +109,8 @@ class Generation(models.Model):
     task_id = models.CharField(max_length=100, blank=True, default="")
     provider_estimated_time = models.PositiveIntegerField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    # When a create was last sent (with the generation's code as its idempotency key).
+    submit_attempted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)  # the provider said completed
     ready_at = models.DateTimeField(null=True, blank=True)  # the file is in our storage
     next_poll_at = models.DateTimeField(null=True, blank=True)
@@ -336,11 +338,40 @@ class Generation(models.Model):
         )
 
     def mark_unknown(self, *, message: str) -> bool:
-        """A create may or may not have reached the provider: never sent again automatically."""
+        """A create may or may not have reached the provider, and the studio will not ask again.
+
+        Only a person settles it now, by pasting the provider's task id (`mark_submitted`).
+        """
         return self._move(
             Q(status=Status.SUBMITTING, task_id=""),
             status=Status.UNKNOWN,
             error_code="outcome_unknown",
+            error_message=message,
+            claimed_until=None,
+            next_poll_at=None,
+        )
+
+    def await_resend(self, *, next_poll_at: datetime, message: str) -> bool:
+        """A create's outcome is unknown: release it to be sent again, with the same key, at next_poll_at.
+
+        It stays `submitting` (in flight): the answer to the same create settles it.
+        """
+        return self._move(
+            self._held() & Q(status=Status.SUBMITTING, task_id=""),
+            attempts=self.attempts + 1,
+            error_code="outcome_unknown",
+            error_message=message,
+            claimed_until=None,
+            next_poll_at=next_poll_at,
+        )
+
+    def mark_refused(self, *, message: str, code: str = "", type: str = "") -> bool:
+        """Our create was refused: failed, unless the row moved on meanwhile (another sender's answer)."""
+        return self._move(
+            self._held() & Q(status=Status.SUBMITTING, task_id=""),
+            status=Status.FAILED,
+            error_code=code[:100],
+            error_type=type[:100],
             error_message=message,
             claimed_until=None,
             next_poll_at=None,

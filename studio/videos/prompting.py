@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-MODEL = "gemini-omni-flash-text-to-video"
+from studio.videos import evolink
+
 MAX_PROMPT_CHARS = 2000
 MAX_PART_CHARS = 400
 AUTO_SECONDS = 10  # "auto" is estimated as the longest clip: the model decides, billing follows
@@ -140,16 +141,16 @@ def compile_draft(draft: Draft) -> str:
 
 
 def request_body(draft: Draft, compiled: str, *, with_callback: bool = False) -> dict:
-    """The JSON body the studio will POST to the provider (never with a key)."""
-    body: dict = {
-        "model": MODEL,
-        "prompt": compiled,
-        "duration": "auto" if draft.duration == "auto" else int(draft.duration),
-        "aspect_ratio": draft.aspect_ratio,
-    }
-    if with_callback:
-        body["callback_url"] = "(set by the studio)"
-    return body
+    """The JSON body the studio will POST to the provider (never with a key).
+
+    Built by the client's own function, so the preview cannot drift from what is sent.
+    """
+    return evolink.create_body(
+        prompt=compiled,
+        duration=draft.duration,
+        aspect_ratio=draft.aspect_ratio,
+        callback_url="(set by the studio)" if with_callback else None,
+    )
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ outcome is unknown is never repeated by the client.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -23,7 +24,7 @@ import json
 import logging
 import operator
 import random
-import secrets
+import re
 import threading
 import time
 import uuid
@@ -43,11 +44,12 @@ from django.db.models import DateTimeField, Min, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django_q.tasks import async_task
 
 from studio.accounts.models import Team
 from studio.videos import keys, prompting, storage
-from studio.videos.evolink import EvolinkClient, EvolinkError, Task
+from studio.videos.evolink import MODEL, EvolinkClient, EvolinkError, Task
 from studio.videos.models import (
     Generation,
     Status,
@@ -123,10 +125,18 @@ def create_generation(
     return generation
 
 
-def new_callback_token() -> tuple[str, str]:
-    """An unguessable token for the callback URL, and the sha256 hash that is stored."""
-    token = secrets.token_urlsafe(32)
-    return token, hashlib.sha256(token.encode()).hexdigest()
+def callback_token(generation: Generation) -> str:
+    """The unguessable token in a generation's callback URL (only its sha256 hash is stored).
+
+    Derived from the secret key rather than drawn at random, so a create sent
+    again with the same idempotency key carries the very same body.
+    """
+    digest = salted_hmac("studio.videos.callback", str(generation.code), algorithm="sha256").digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 # --- The pipeline -----------------------------------------------------------------
@@ -147,14 +157,37 @@ SWEEP_BATCH = 5000
 # Polls wait on the network, not the CPU: many threads, each with short work.
 DEFAULT_SWEEP_THREADS = 32
 
-UNKNOWN_AFTER_CRASH = (
-    "The studio stopped while sending this prompt, so it cannot tell whether the provider started "
-    "(and billed) the video. It was not sent again; check the provider's dashboard before generating "
-    "it again."
+# A create whose outcome is unknown is sent again (same key) only this long
+# after the generation was made: a gateway's memory of keys is not for ever.
+RESEND_WINDOW = timedelta(hours=1)
+AWAITING_RESEND = (
+    "The provider's answer to this prompt was lost. The studio will ask again with the same request "
+    "key, which the provider answers with the video it already started rather than a second one."
 )
 
 
+def unknown_message(attempted_at: datetime | None, why: str = "") -> str:
+    """What a person reads on a generation left "outcome unknown": when, and what to do."""
+    when = f" at {timezone.localtime(attempted_at):%Y-%m-%d %H:%M:%S %Z}" if attempted_at else ""
+    why = why or "lost the answer"
+    return (
+        f"Outcome unknown — may have been charged. The studio sent this prompt to the provider{when} and "
+        f"{why}, so it cannot tell whether the video was started (and billed). It was not sent again: "
+        "check the provider's dashboard; a team admin can paste the provider's task id here to fetch "
+        "the video."
+    )
+
+
+def resend_interval() -> timedelta:
+    return timedelta(seconds=settings.STUDIO_UNKNOWN_RETRY_SECONDS)
+
+
 def submit_claim_seconds() -> int:
+    if settings.STUDIO_IDEMPOTENT_CREATES:
+        # A submit that outlives its claim only gets the same create sent again
+        # with the same key, answered with the original task: the claim need
+        # only cover one attempt, and a killed worker's create is resolved soon.
+        return int(settings.EVOLINK_CONNECT_TIMEOUT + settings.EVOLINK_READ_TIMEOUT) + 5
     # A django-q task is killed after `timeout`; the claim lasts a little longer
     # so a live submit is never mistaken for a dead one.
     return int(settings.Q_CLUSTER.get("timeout", 300)) + 30
@@ -239,11 +272,12 @@ def _client(team: Team, clients: _Clients | None) -> Iterator[EvolinkClient]:
 
 
 def submit_generation(*, generation_id: int) -> bool:
-    """Send a queued generation to the provider, exactly once. Returns whether it did work.
+    """Send a queued generation to the provider. Returns whether it did work.
 
     The claim (queued -> submitting) is the point of no return: from then on a
-    create may have reached the provider, so a submit that dies is never
-    repeated; the sweep marks it unknown when its claim lapses.
+    create may have reached the provider, so it is only ever sent again with
+    the same idempotency key (`resend_generation`), or not at all when
+    STUDIO_IDEMPOTENT_CREATES is off.
     """
     generation = _get(generation_id)
     return generation is not None and _submit(generation, None)
@@ -252,35 +286,30 @@ def submit_generation(*, generation_id: int) -> bool:
 def _submit(generation: Generation, clients: _Clients | None) -> bool:
     if generation.status != Status.QUEUED:
         return False
-    token = hash_ = ""
-    if callbacks_enabled():
-        token, hash_ = new_callback_token()
+    now = timezone.now()
     if not generation.claim(
         statuses=[Status.QUEUED],
         to_status=Status.SUBMITTING,
         seconds=submit_claim_seconds(),
-        callback_token_hash=hash_,
+        callback_token_hash=token_hash(callback_token(generation)) if callbacks_enabled() else "",
+        submit_attempted_at=now,
+        # When a worker killed mid-create leaves the row, it is due for its re-send.
+        next_poll_at=now + resend_interval(),
     ):
         return False
     try:
-        with _client(generation.team, clients) as client:
-            task = client.create_task(
-                prompt=generation.compiled_prompt,
-                duration=generation.duration,
-                aspect_ratio=generation.aspect_ratio,
-                callback_url=_callback_url(generation, token) if token else None,
-            )
+        task = _send_create(generation, clients)
     except EvolinkError as exc:
         if exc.outcome_unknown:
             log.warning("Generation %s: create outcome unknown (%s)", generation.code, exc)
-            generation.mark_unknown(message=exc.user_message)
+            _outcome_unknown(generation, exc)
         elif exc.permanent:
             log.info("Generation %s: create refused (%s)", generation.code, exc)
-            generation.mark_failed(
+            generation.mark_refused(
                 message=exc.user_message, code=exc.code or str(exc.status or ""), type=exc.type
             )
         elif generation.attempts + 1 >= MAX_SUBMIT_ATTEMPTS:
-            generation.mark_failed(
+            generation.mark_refused(
                 message="The provider could not be reached after several tries. "
                 + exc.describe(retrying=False),
                 code=exc.code or str(exc.status or ""),
@@ -296,9 +325,38 @@ def _submit(generation: Generation, clients: _Clients | None) -> bool:
                 message=exc.user_message,
             )
         return True
+    _created(generation, task, clients)
+    return True
+
+
+def _send_create(generation: Generation, clients: _Clients | None) -> Task:
+    """The create, always the same for a generation: same body, and its code as the idempotency key."""
+    token = callback_token(generation) if generation.callback_token_hash else ""
+    with _client(generation.team, clients) as client:
+        return client.create_task(
+            prompt=generation.compiled_prompt,
+            duration=generation.duration,
+            aspect_ratio=generation.aspect_ratio,
+            callback_url=_callback_url(generation, token) if token else None,
+            idempotency_key=str(generation.code),
+        )
+
+
+def _outcome_unknown(generation: Generation, exc: EvolinkError) -> None:
+    """The create may have made a task: ask again with the same key later, or leave it to a person."""
+    if settings.STUDIO_IDEMPOTENT_CREATES:
+        generation.await_resend(
+            next_poll_at=generation.submit_attempted_at + resend_interval(), message=AWAITING_RESEND
+        )
+    else:
+        generation.mark_unknown(message=unknown_message(generation.submit_attempted_at))
+
+
+def _created(generation: Generation, task: Task, clients: _Clients | None) -> None:
+    """The provider answered with the task (made now, or earlier for the same key): poll it from here."""
     status = task.status if task.status in (Status.PENDING, Status.PROCESSING) else Status.PENDING
     estimated = task.task_info.estimated_time
-    generation.mark_submitted(
+    if not generation.mark_submitted(
         task_id=task.id,
         status=status,
         progress=task.progress,
@@ -306,12 +364,133 @@ def _submit(generation: Generation, clients: _Clients | None) -> bool:
         usage=task.usage,
         raw=task.raw,
         next_poll_at=timezone.now() + timedelta(seconds=first_poll_delay(estimated)),
-    )
-    log.info("Generation %s submitted as %s (estimated %ss)", generation.code, task.id, estimated)
+    ):
+        # Another sender of the same create (same key, so the same task) was first.
+        log.info("Generation %s: task %s was already recorded", generation.code, task.id)
+        return
+    how = "adopted (replayed for its key)" if task.replayed else "submitted"
+    log.info("Generation %s %s as %s (estimated %ss)", generation.code, how, task.id, estimated)
     if task.is_finished:
         # Unusual but harmless: read it back properly at once.
         _poll(generation, clients)
+
+
+def resend_generation(*, generation_id: int) -> bool:
+    """Send again, with the same key, a create whose outcome is unknown; see `_resend`."""
+    generation = _get(generation_id)
+    return generation is not None and _resend(generation, None)
+
+
+def _resend(generation: Generation, clients: _Clients | None) -> bool:
+    """One unit of recovery: the same create once more, with the same idempotency key.
+
+    For a `submitting` row nobody holds (its answer was lost, or its worker
+    died), at most once per STUDIO_UNKNOWN_RETRY_SECONDS. A gateway that made
+    the task answers with it (`Idempotency-Replayed: true`) and the generation
+    goes on as any other; one that never received the first create makes the
+    task now, once. A key is never sent with a different create.
+    """
+    if generation.status != Status.SUBMITTING or generation.task_id or not generation.submit_attempted_at:
+        return False
+    now = timezone.now()
+    if generation.claimed_until and generation.claimed_until > now:
+        return False  # a live submit or re-send holds it
+    if not settings.STUDIO_IDEMPOTENT_CREATES:
+        return _mark_abandoned(generation, clients)
+    if now - generation.created > RESEND_WINDOW:
+        return generation.mark_unknown(
+            message=unknown_message(generation.submit_attempted_at, "could not get an answer for an hour")
+        )
+    if not generation.claim(
+        statuses=[Status.SUBMITTING],
+        seconds=submit_claim_seconds(),
+        now=now,
+        submit_attempted_at=now,
+        next_poll_at=now + resend_interval(),
+    ):
+        return False
+    log.info("Generation %s: sending the create again with the same key", generation.code)
+    try:
+        task = _send_create(generation, clients)
+    except EvolinkError as exc:
+        if exc.nothing_created:
+            # The gateway refused it before dispatch, and so (same key, same
+            # body) it refused or never saw the first one: nothing was made.
+            generation.mark_refused(message=exc.user_message, code=exc.code, type=exc.type)
+        elif exc.permanent and not exc.outcome_unknown:
+            log.warning("Generation %s: the create sent again was refused (%s)", generation.code, exc)
+            generation.mark_unknown(
+                message=unknown_message(
+                    generation.submit_attempted_at,
+                    f"the provider refused it when asked again ({exc.message})",
+                )
+            )
+        else:
+            # Still no answer (or a busy provider): the next try comes after the interval.
+            wait = max(resend_interval(), timedelta(seconds=min(exc.retry_after or 0, 600)))
+            generation.await_resend(next_poll_at=now + wait, message=AWAITING_RESEND)
+        return True
+    _created(generation, task, clients)
     return True
+
+
+_TASK_ID = re.compile(r"^task-unified-[A-Za-z0-9_-]{1,87}$")
+# A task made this long before the generation cannot be its create.
+ADOPT_CLOCK_SLACK = timedelta(minutes=5)
+
+
+class AdoptRefused(Exception):
+    """A pasted task id that cannot be this generation's; the message says why, for the form."""
+
+
+def adopt_task(*, generation: Generation, task_id: str) -> Generation:
+    """Settle an "outcome unknown" generation with the provider task a team admin found for it.
+
+    The studio reads the task first and adopts it only if it exists and matches
+    what the generation sent, where the task object says (model, prompt, when
+    it was made); then it is polled, stored and billed like any other.
+    """
+    task_id = (task_id or "").strip()
+    if generation.status != Status.UNKNOWN or generation.task_id:
+        raise AdoptRefused("Only a generation whose outcome is unknown can take a task id.")
+    if not _TASK_ID.match(task_id):
+        raise AdoptRefused("A task id looks like task-unified-1757169743-7cvnl5zw; paste it whole.")
+    if Generation.objects.filter(task_id=task_id).exclude(pk=generation.pk).exists():
+        raise AdoptRefused("That task already belongs to another generation.")
+    try:
+        with _client(generation.team, None) as client:
+            task = client.get_task(task_id)
+    except EvolinkError as exc:
+        if exc.status == 404:
+            raise AdoptRefused(
+                "The provider does not know that task. Check that it was copied whole, from the "
+                "account this team's key belongs to."
+            ) from None
+        raise AdoptRefused(f"The studio could not read that task: {exc.user_message}") from None
+    if task.id != task_id:
+        raise AdoptRefused("The provider answered for another task; nothing was changed.")
+    if task.model and task.model != MODEL:
+        raise AdoptRefused(f"That task was made with another model ({task.model[:60]}).")
+    sent_prompt = task.raw.get("prompt")
+    if isinstance(sent_prompt, str) and sent_prompt.strip() != generation.compiled_prompt.strip():
+        raise AdoptRefused("That task was made from a different prompt than this generation.")
+    if task.created and task.created < (generation.created - ADOPT_CLOCK_SLACK).timestamp():
+        raise AdoptRefused("That task was made before this generation existed, so it cannot be its video.")
+    status = task.status if task.status in (Status.PENDING, Status.PROCESSING) else Status.PENDING
+    if not generation.mark_submitted(
+        task_id=task.id,
+        status=status,
+        progress=task.progress,
+        estimated_time=task.task_info.estimated_time,
+        usage=task.usage,
+        raw=task.raw,
+        next_poll_at=timezone.now(),  # read it properly at once: it may be done already
+    ):
+        raise AdoptRefused("This generation was settled meanwhile; nothing was changed.")
+    log.info("Generation %s: a team admin adopted task %s", generation.code, task.id)
+    pk = generation.pk
+    transaction.on_commit(lambda: async_task("studio.videos.tasks.poll_generation", pk))
+    return generation
 
 
 def poll_generation(*, generation_id: int) -> bool:
@@ -555,9 +734,13 @@ def _remove_placed(generation: Generation, names: list[str]) -> None:
 # --- The sweep: one pass gives every due or abandoned generation one unit of work ----
 
 
-def _mark_abandoned(generation: Generation, clients: _Clients) -> bool:
-    """A submit that died after its claim: the create may have gone out, so it is never resent."""
-    if not generation.mark_unknown(message=UNKNOWN_AFTER_CRASH):
+def _mark_abandoned(generation: Generation, clients: _Clients | None) -> bool:
+    """A submit that died after its claim, where it may not be re-sent: the create may have gone out.
+
+    Rows sent before creates carried a key (no attempt time), or with STUDIO_IDEMPOTENT_CREATES off.
+    """
+    message = unknown_message(generation.submit_attempted_at, "stopped before the answer came")
+    if not generation.mark_unknown(message=message):
         return False
     log.warning("Generation %s: submit died mid-way; marked unknown", generation.code)
     return True
@@ -597,7 +780,18 @@ class SweepKind:
 
 
 SWEEP_KINDS: tuple[SweepKind, ...] = (
-    SweepKind("abandoned", Q(status=Status.SUBMITTING, task_id=""), _mark_abandoned, waits=False),
+    SweepKind(
+        "abandoned",
+        Q(status=Status.SUBMITTING, task_id="", submit_attempted_at__isnull=True),
+        _mark_abandoned,
+        waits=False,
+    ),
+    # A create whose answer was lost, or whose worker died: the same create again, with the same key.
+    SweepKind(
+        "resend",
+        Q(status=Status.SUBMITTING, task_id="", submit_attempted_at__isnull=False),
+        lambda g, clients: _resend(g, clients),
+    ),
     SweepKind("submit", Q(status=Status.QUEUED), lambda g, clients: _submit(g, clients)),
     # Polls are the bulk of the work: claimed together, so each costs its request and one write.
     SweepKind(

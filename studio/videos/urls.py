@@ -13,6 +13,7 @@ urlpatterns = [
     path("videos/<uuid:code>/favourite/", views.generation_favourite, name="generation_favourite"),
     path("videos/<uuid:code>/regenerate/", views.generation_regenerate, name="generation_regenerate"),
     path("videos/<uuid:code>/delete/", views.generation_delete, name="generation_delete"),
+    path("videos/<uuid:code>/task/", views.generation_task, name="generation_task"),
     path("videos/<uuid:code>/comments/", views.comment_add, name="comment_add"),
     path("comments/<uuid:code>/", views.comment_detail, name="comment_detail"),
     path("comments/<uuid:code>/edit/", views.comment_edit, name="comment_edit"),

@@ -19,7 +19,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefre
 from studio.accounts.access import member_required, other_memberships, switch_team
 from studio.accounts.models import Membership
 from studio.videos import gallery, media, prompting, review, services
-from studio.videos.forms import ComposeForm, GalleryFilterForm
+from studio.videos.forms import ComposeForm, GalleryFilterForm, TaskIdForm
 from studio.videos.models import Comment, Favourite, Generation, ReviewStatus
 from studio.videos.review import CommentForm, ReviewForm
 
@@ -200,6 +200,7 @@ def _detail_context(request: HttpRequest, generation: Generation, allowed: Allow
         "is_favourite": Favourite.objects.filter(generation=generation, user=request.user).exists(),
         "comments": generation.comments.select_related("author"),
         "comment_form": CommentForm(),
+        "task_form": TaskIdForm(),
         "events": generation.review_events.select_related("actor")[:10],
         "review_choices": ReviewStatus.choices,
         "parts": [
@@ -317,6 +318,26 @@ def generation_delete(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
     messages.success(request, "The video and its files are deleted.")
     url = reverse("home")
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@member_required
+@require_POST
+def generation_task(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
+    """A team admin pastes the provider task of a generation whose outcome is unknown."""
+    generation, can_change = _get_generation_for_user(request, code)
+    if not request.membership.is_manager:
+        raise PermissionDenied("Only owners and admins attach a provider task to a generation.")
+    form = TaskIdForm(request.POST)
+    if form.is_valid():
+        try:
+            services.adopt_task(generation=generation, task_id=form.cleaned_data["task_id"])
+        except services.AdoptRefused as exc:
+            form.add_error("task_id", str(exc))
+        else:
+            messages.success(request, "Task found and attached: the studio is fetching its video.")
+            return _back_to(generation)
+    context = _detail_context(request, generation, can_change, task_form=form)
+    return render(request, "videos/detail.html", context, status=400)
 
 
 # --- Comments -------------------------------------------------------------------
