@@ -215,3 +215,34 @@ def test_a_real_callback_from_the_provider_reaches_the_studio(
     assert reload(generation).next_poll_at <= timezone.now()  # no waiting for the scheduled poll
     tasks.poll_generation(generation.pk)
     assert reload(generation).status == Status.READY
+
+
+# --- A create sent again carries the very same callback URL ------------------------------
+
+
+def test_a_create_sent_again_carries_the_same_callback_url_and_its_token_works(
+    client, alice, team_a, settings, enqueued, monkeypatch, django_capture_on_commit_callbacks
+):
+    from tests.test_recovery import FakeGateway, fake_clients
+
+    settings.STUDIO_PUBLIC_URL = "https://studio.example.org"
+    settings.STUDIO_IDEMPOTENT_CREATES = True
+    gateway = FakeGateway(faults=["drop_after_create"])
+    fake_clients(monkeypatch, gateway)
+    generation = new_generation(team_a, alice)
+    tasks.submit_generation(generation.pk)
+    assert tasks.resend_generation(generation.pk) is False  # not due yet
+    Generation.objects.filter(pk=generation.pk).update(next_poll_at=timezone.now())
+    assert tasks.resend_generation(generation.pk) is True
+
+    first, second = gateway.creates()
+    assert first.body == second.body  # the gateway's ledger sees the same create
+    url = first.body["callback_url"]
+    assert url.startswith(f"https://studio.example.org/hooks/evolink/{generation.code}/")
+    token = url.rstrip("/").rsplit("/", 1)[1]
+    assert len(token) >= 40 and token not in json.dumps(list(Generation.objects.values()), default=str)
+    generation = reload(generation)
+    assert generation.status == Status.PENDING
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, hook(generation, token), {"id": generation.task_id}).status_code == 204
+    assert enqueued[-1] == ("studio.videos.tasks.poll_generation", generation.pk)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from studio.lib.safehttp import UrlGuard
-from studio.videos import storage
+from studio.videos import evolink, prompting, storage
 from studio.videos.evolink import (
     MODEL,
     EvolinkClient,
@@ -20,6 +20,7 @@ from studio.videos.evolink import (
     Task,
     _parse_retry_after,
 )
+from tests.gateway import FakeGateway
 
 KEY = "sk-live-TOPSECRET-9f8e7d6c5b4a"
 PROMPT = "A paper boat drifts down a rain gutter, macro lens, slow tracking shot. No dialogue."
@@ -546,3 +547,157 @@ def test_a_key_echoed_by_the_provider_is_redacted():
     with client, pytest.raises(EvolinkError) as caught:
         client.get_task("task-unified-1-abcdefgh")
     assert KEY not in str(caught.value) and "[redacted]" in caught.value.message
+
+
+# --- Idempotency keys, batch and list reads (httpx.MockTransport: the HTTP is not the point) ---
+
+
+@pytest.fixture
+def gateway(monkeypatch) -> FakeGateway:
+    # Which gateways lack the batch or list read is remembered per process: start afresh.
+    monkeypatch.setattr(evolink, "_UNSUPPORTED", set())
+    return FakeGateway()
+
+
+@pytest.fixture
+def mock_client(gateway, sleeps):
+    with EvolinkClient("https://api.example.org", KEY, transport=gateway.transport, sleep=sleeps) as client:
+        yield client
+
+
+def oddly_answering(monkeypatch, gateway: FakeGateway, path: str, body: object) -> None:
+    """The gateway answers `path` with 200 and an undocumented shape (the request is still recorded)."""
+    real = gateway.handle
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        answer = real(request)
+        return httpx.Response(200, json=body) if request.url.path == path else answer
+
+    monkeypatch.setattr(gateway, "handle", handle)
+
+
+def test_a_create_carries_its_idempotency_key_twice(mock_client, gateway):
+    mock_client.create_task(prompt=PROMPT, duration=3, idempotency_key="4f0c-key")
+    sent = gateway.creates()[0].headers
+    assert sent["idempotency-key"] == sent["x-evo-run-id"] == "4f0c-key"
+
+
+def test_a_create_without_a_key_sends_no_key_header(mock_client, gateway):
+    mock_client.create_task(prompt=PROMPT, duration=3)
+    assert "idempotency-key" not in gateway.creates()[0].headers
+
+
+def test_a_create_sent_again_with_its_key_gets_the_original_task(mock_client, gateway, caplog):
+    caplog.set_level(logging.INFO, logger="studio.videos.evolink")
+    gateway.faults = ["drop_after_create"]
+    with pytest.raises(EvolinkError) as caught:
+        mock_client.create_task(prompt=PROMPT, duration=3, idempotency_key="same-key")
+    assert caught.value.outcome_unknown and not caught.value.nothing_created
+
+    task = mock_client.create_task(prompt=PROMPT, duration=3, idempotency_key="same-key")
+
+    assert task.replayed and list(gateway.tasks) == [task.id]
+    assert "replayed" in caplog.text
+    first, second = gateway.creates()
+    assert first.body == second.body and first.headers["idempotency-key"] == second.headers["idempotency-key"]
+
+
+def test_a_retried_create_keeps_its_key(mock_client, gateway, sleeps):
+    gateway.faults = [(503, "")]
+    task = mock_client.create_task(prompt=PROMPT, duration=3, idempotency_key="k-1")
+    assert not task.replayed and len(sleeps) == 1
+    assert [s.headers["idempotency-key"] for s in gateway.creates()] == ["k-1", "k-1"]
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(402, "insufficient_quota"), (429, "key_daily_quota_exhausted"), (500, "quota_not_enough")],
+)
+def test_a_create_rejected_before_any_charge_created_nothing(mock_client, gateway, sleeps, status, code):
+    gateway.faults = [(status, code)]
+    with pytest.raises(EvolinkError) as caught:
+        mock_client.create_task(prompt=PROMPT, duration=3, idempotency_key="k-2")
+    error = caught.value
+    assert error.nothing_created and error.permanent and not error.outcome_unknown
+    assert "Nothing was charged" in error.user_message
+    assert sleeps == [] and gateway.tasks == {}
+
+
+def test_the_preview_and_the_client_build_the_same_body(mock_client, gateway):
+    draft = prompting.Draft(prompt="A fox at dawn", duration="4", aspect_ratio="9:16")
+    compiled = prompting.compile_draft(draft)
+
+    mock_client.create_task(prompt=compiled, duration=draft.duration, aspect_ratio=draft.aspect_ratio)
+
+    assert gateway.creates()[0].body == prompting.request_body(draft, compiled)
+    assert gateway.creates()[0].body["model"] == MODEL
+
+
+def test_several_tasks_are_read_fifty_at_a_time(mock_client, gateway):
+    made = [gateway.make_task()["id"] for _ in range(60)]
+    wanted = [*made, made[0], "task-unified-1-nosuchid"]
+
+    found = mock_client.get_tasks(wanted)
+
+    assert set(found) == set(made)
+    batches = [s.body["task_ids"] for s in gateway.seen if s.path == "/v1/tasks/batch"]
+    assert [len(b) for b in batches] == [50, 11]
+
+
+@pytest.mark.parametrize("gateway_kind", ["missing", "odd_shape"])
+def test_the_batch_read_falls_back_to_one_query_per_task_and_says_so_once(
+    mock_client, gateway, caplog, monkeypatch, gateway_kind
+):
+    caplog.set_level(logging.INFO, logger="studio.videos.evolink")
+    if gateway_kind == "missing":
+        gateway.batch = False
+    else:
+        oddly_answering(monkeypatch, gateway, "/v1/tasks/batch", ["odd"])
+    client = EvolinkClient("https://api.example.org", KEY, transport=httpx.MockTransport(gateway.handle))
+    ids = [gateway.make_task()["id"] for _ in range(3)]
+
+    assert set(client.get_tasks(ids)) == set(ids)
+    assert set(client.get_tasks([*ids, "task-unified-1-nosuchid"])) == set(ids)
+
+    assert sum(1 for s in gateway.seen if s.path == "/v1/tasks/batch") == 1  # not asked again
+    assert sum(1 for s in gateway.seen if s.path.startswith("/v1/tasks/task-")) == 7
+    assert caplog.text.count("batch read not available") == 1
+
+
+def test_a_batch_read_with_a_bad_key_is_an_error_not_a_fallback(gateway):
+    client = EvolinkClient(
+        "https://api.example.org",
+        KEY,
+        transport=httpx.MockTransport(lambda r: FakeGateway._error(401, "authentication_error", "bad key")),
+    )
+    with client, pytest.raises(EvolinkError) as caught:
+        client.get_tasks(["task-unified-1-abcdefgh"])
+    assert caught.value.status == 401
+
+
+def test_recent_tasks_are_listed_newest_first(mock_client, gateway):
+    older, newer = gateway.make_task()["id"], gateway.make_task()["id"]
+
+    listed = mock_client.list_tasks(page_size=500)
+
+    assert [t.id for t in listed] == [newer, older]
+    assert listed[0].model == MODEL and listed[0].has_results is False
+    query = next(s.query for s in gateway.seen if s.path == "/v1/tasks")
+    assert query == {"type": ["video"], "model": [MODEL], "page": ["1"], "page_size": ["50"]}
+
+
+@pytest.mark.parametrize("gateway_kind", ["missing", "odd_shape"])
+def test_a_gateway_without_the_list_read_answers_none_and_says_so_once(
+    mock_client, gateway, caplog, monkeypatch, gateway_kind
+):
+    caplog.set_level(logging.INFO, logger="studio.videos.evolink")
+    if gateway_kind == "missing":
+        gateway.listing = False
+    else:
+        oddly_answering(monkeypatch, gateway, "/v1/tasks", {"items": []})
+    client = EvolinkClient("https://api.example.org", KEY, transport=httpx.MockTransport(gateway.handle))
+
+    assert client.list_tasks() is None
+    assert client.list_tasks() is None
+    assert sum(1 for s in gateway.seen if s.path == "/v1/tasks") == 1
+    assert caplog.text.count("list read not available") == 1

@@ -395,6 +395,8 @@ def _resend(generation: Generation, clients: _Clients | None) -> bool:
     now = timezone.now()
     if generation.claimed_until and generation.claimed_until > now:
         return False  # a live submit or re-send holds it
+    if generation.next_poll_at and generation.next_poll_at > now:
+        return False  # at most once per interval, whoever calls
     if not settings.STUDIO_IDEMPOTENT_CREATES:
         return _mark_abandoned(generation, clients)
     if now - generation.created > RESEND_WINDOW:

@@ -20,7 +20,7 @@ from studio.accounts.access import member_required, other_memberships, switch_te
 from studio.accounts.models import Membership
 from studio.videos import gallery, media, prompting, review, services
 from studio.videos.forms import ComposeForm, GalleryFilterForm, TaskIdForm
-from studio.videos.models import Comment, Favourite, Generation, ReviewStatus
+from studio.videos.models import Comment, Favourite, Generation, ReviewStatus, Status
 from studio.videos.review import CommentForm, ReviewForm
 
 log = logging.getLogger(__name__)
@@ -327,6 +327,10 @@ def generation_task(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
     generation, can_change = _get_generation_for_user(request, code)
     if not request.membership.is_manager:
         raise PermissionDenied("Only owners and admins attach a provider task to a generation.")
+    if generation.status != Status.UNKNOWN:
+        # Settled meanwhile (or never in doubt): the page shows how it stands.
+        messages.info(request, "This generation is not waiting for a task id.")
+        return _back_to(generation)
     form = TaskIdForm(request.POST)
     if form.is_valid():
         try:
