@@ -28,6 +28,7 @@ it also prints how long each such create took to be resolved (adopted).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import shutil
@@ -97,10 +98,8 @@ class Workers:
 
     def kill(self) -> None:
         for proc in self.procs:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait()
         self.procs = []
 
@@ -309,17 +308,13 @@ def main() -> int:
     port = free_port()
     env = configure(data, port)
     from django.core.management import call_command
-
     from studio.demoprovider import start_in_thread
 
     call_command("migrate", verbosity=0)
     server, _ = start_in_thread(port=port, generation_seconds=2.0, render="tiny")
     workers = Workers(env, data / "workers.log")
     try:
-        if args.during_create:
-            results = during_create(args, server, workers)
-        else:
-            results = drill(args, server, workers)
+        results = during_create(args, server, workers) if args.during_create else drill(args, server, workers)
     finally:
         workers.kill()
         server.shutdown()
