@@ -42,6 +42,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+# Until the sweep is its own process, django-q2's schedule runs it inside qcluster.
+SWEEPER = (ROOT / "studio/videos/management/commands/sweep.py").exists()
 SETTLED_STATUSES = ("ready", "failed", "expired", "unknown")
 
 
@@ -77,10 +79,7 @@ class Workers:
         self.env = env
         self.log = log
         self.procs: list[subprocess.Popen] = []
-        commands = [["qcluster"]]
-        if (ROOT / "studio/videos/management/commands/sweep.py").exists():
-            commands.append(["sweep"])
-        self.commands = commands
+        self.commands = [["qcluster"], ["sweep"]] if SWEEPER else [["qcluster"]]
 
     def start(self) -> None:
         with self.log.open("a") as out:
@@ -310,9 +309,12 @@ def main() -> int:
     port = free_port()
     env = configure(data, port)
     from django.core.management import call_command
+
     from studio.demoprovider import start_in_thread
 
     call_command("migrate", verbosity=0)
+    if not SWEEPER:
+        call_command("setupschedules", verbosity=0)
     server, _ = start_in_thread(port=port, generation_seconds=2.0, render="tiny")
     workers = Workers(env, data / "workers.log")
     try:

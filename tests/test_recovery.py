@@ -387,3 +387,32 @@ def test_another_team_gets_404(charlie_client, unknown, gateway):
 
 def test_pasting_needs_post(alice_client, unknown):
     assert alice_client.get(reverse("generation_task", args=[unknown.code])).status_code == 405
+
+
+# --- End to end, over real HTTP to the demo provider (which honours the key) -------------
+
+
+def test_a_lost_create_answer_ends_ready_with_one_task_at_the_provider(
+    alice, team_a, studio_on_demo_provider, settings, enqueued, clock
+):
+    provider = studio_on_demo_provider
+    settings.STUDIO_PUBLIC_URL = ""
+    settings.STUDIO_IDEMPOTENT_CREATES = True
+    provider.server.queue_fault("drop_after_create", on="create")
+    generation = new_generation(team_a, alice)
+
+    tasks.submit_generation(generation.pk)
+    assert reload(generation).status == Status.SUBMITTING
+    clock.sweep(later(31))  # sent again with the same key: the original task, replayed
+
+    deadline = time.monotonic() + 60
+    while reload(generation).status not in (Status.READY, Status.FAILED) and time.monotonic() < deadline:
+        clock.sweep(later(60))
+        time.sleep(0.2)
+    ready = reload(generation)
+    assert ready.status == Status.READY, ready.error_message
+    report = provider.server.ledger_report()
+    assert len(provider.server.tasks) == 1 and report["sent_twice"] == []
+    assert report["keys"][str(generation.code)]["replays"] == 1
+    assert report["billed_unfetched"] == []
+    assert ready.task_id == next(iter(provider.server.tasks))
