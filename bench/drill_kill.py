@@ -316,6 +316,8 @@ def main() -> int:
     if not SWEEPER:
         call_command("setupschedules", verbosity=0)
     server, _ = start_in_thread(port=port, generation_seconds=2.0, render="tiny")
+    # A killed worker's connection breaks while the provider answers: expected here, not worth a traceback.
+    server.handle_error = lambda request, client_address: None
     workers = Workers(env, data / "workers.log")
     try:
         results = during_create(args, server, workers) if args.during_create else drill(args, server, workers)
