@@ -79,9 +79,13 @@ class Workers:
         self.env = env
         self.log = log
         self.procs: list[subprocess.Popen] = []
+        self.started = None  # when they were last started
         self.commands = [["qcluster"], ["sweep"]] if SWEEPER else [["qcluster"]]
 
     def start(self) -> None:
+        from django.utils import timezone
+
+        self.started = timezone.now()
         with self.log.open("a") as out:
             self.procs = [
                 subprocess.Popen(
@@ -163,14 +167,17 @@ def counts() -> dict[str, int]:
     return dict(Generation.objects.values_list("status").annotate(n=Count("id")))
 
 
-def wait_for(phase: str, deadline: float, pk: int | None = None) -> bool:
-    """Until a generation (any, or `pk`) is in the middle of `phase` (create, poll or download)."""
+def wait_for(phase: str, deadline: float, since, pk: int | None = None) -> bool:
+    """Until a generation (any, or `pk`) is in the middle of `phase` (create, poll or download).
+
+    Only a claim taken `since` the workers started counts: a killed worker's claim lingers.
+    """
     from django.db.models import Q
     from django.utils import timezone
 
     from studio.videos.models import Generation, Status
 
-    held = Q(claimed_until__gt=timezone.now())
+    held = Q(claimed_until__gt=timezone.now(), updated__gte=since)
     rows = {
         "create": Q(status=Status.SUBMITTING, task_id="") & held,
         "poll": Q(status__in=[Status.PENDING, Status.PROCESSING]) & held,
@@ -240,7 +247,7 @@ def drill(args: argparse.Namespace, server, workers: Workers) -> dict[str, int]:
         # Creates answer slowly (the task is made first) so that kills land inside them too.
         if phase == "create":
             server.queue_fault("slow:2", count=3, on="create")
-        if not wait_for(phase, time.monotonic() + 60):
+        if not wait_for(phase, time.monotonic() + 60, workers.started):
             phase = "random"
         time.sleep(rng.uniform(0, 0.4))
         workers.kill()
@@ -270,7 +277,7 @@ def during_create(args: argparse.Namespace, server, workers: Workers) -> dict[st
     for n in range(args.during_create):
         server.queue_fault("slow:3", count=1, on="create")
         (pk,) = team.generate(1)
-        if not wait_for("create", time.monotonic() + 60, pk=pk):
+        if not wait_for("create", time.monotonic() + 60, workers.started, pk=pk):
             print(f"round {n + 1}: the create was never seen under way", flush=True)
         time.sleep(rng.uniform(0, 1.5))
         workers.kill()
