@@ -155,6 +155,12 @@ ROUTES: dict[str, Route] = {
     "generation_favourite": Route(target="generation", methods=("POST",), htmx=True),
     "generation_regenerate": Route(target="generation", methods=("POST",), reviewer_refused=True, htmx=True),
     "generation_delete": Route(target="generation", methods=("POST",), reviewer_refused=True, htmx=True),
+    "generation_task": Route(
+        target="generation",
+        methods=("POST",),
+        body={"task_id": "task-unified-1-abcdefgh"},
+        reviewer_refused=True,
+    ),
     "comment_add": Route(
         target="generation", methods=("POST",), body={"body": "Nice light", "at_seconds": "1.5"}, htmx=True
     ),
@@ -185,7 +191,7 @@ def url_names(patterns=None, prefix: str = "") -> dict[str, str]:
 def test_the_table_covers_every_url():
     names = set(url_names())
     assert names - SKIPPED == set(ROUTES), "a URL was added or removed: describe it in ROUTES"
-    assert len(ROUTES) == 39
+    assert len(ROUTES) == 40
 
 
 # --- The world every request meets ----------------------------------------------
