@@ -42,8 +42,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-# Until the sweep is its own process, django-q2's schedule runs it inside qcluster.
-SWEEPER = (ROOT / "studio/videos/management/commands/sweep.py").exists()
 SETTLED_STATUSES = ("ready", "failed", "expired", "unknown")
 
 
@@ -80,7 +78,7 @@ class Workers:
         self.log = log
         self.procs: list[subprocess.Popen] = []
         self.started = None  # when they were last started
-        self.commands = [["qcluster"], ["sweep"]] if SWEEPER else [["qcluster"]]
+        self.commands = [["qcluster"], ["sweep"]]
 
     def start(self) -> None:
         from django.utils import timezone
@@ -320,8 +318,6 @@ def main() -> int:
     from studio.demoprovider import start_in_thread
 
     call_command("migrate", verbosity=0)
-    if not SWEEPER:
-        call_command("setupschedules", verbosity=0)
     server, _ = start_in_thread(port=port, generation_seconds=2.0, render="tiny")
     # A killed worker's connection breaks while the provider answers: expected here, not worth a traceback.
     server.handle_error = lambda request, client_address: None

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('videos', '0001_initial'),
+        ('videos', '0002_claim_version_and_no_sweep_schedule'),
     ]
 
     operations = [
