@@ -61,6 +61,9 @@ def configure(data: Path, port: int) -> dict[str, str]:
         "STUDIO_LOG_LEVEL": os.environ.get("STUDIO_LOG_LEVEL", "WARNING"),
         "STUDIO_WORKERS": os.environ.get("STUDIO_WORKERS", "2"),
         "STUDIO_PUBLIC_URL": "",
+        # The clips are tiny: a smaller cap gives a killed download's claim (its
+        # deadline at the slowest rate accepted) minutes, not the default's eleven.
+        "STUDIO_MAX_VIDEO_MB": os.environ.get("STUDIO_MAX_VIDEO_MB", "20"),
     }
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
