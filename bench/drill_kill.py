@@ -248,7 +248,7 @@ def drill(args: argparse.Namespace, server, workers: Workers) -> dict[str, int]:
         # Creates answer slowly (the task is made first) so that kills land inside them too.
         if phase == "create":
             server.queue_fault("slow:2", count=3, on="create")
-        if not wait_for(phase, time.monotonic() + 60, workers.started):
+        if not wait_for(phase, time.monotonic() + 20, workers.started):
             phase = "random"
         time.sleep(rng.uniform(0, 0.4))
         workers.kill()
@@ -308,6 +308,9 @@ def main() -> int:
     parser.add_argument("--generations", type=int, default=100)
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--during-create", type=int, default=0, metavar="N")
+    parser.add_argument(
+        "--generation-seconds", type=float, default=6.0, help="how long the provider takes (spreads the work)"
+    )
     parser.add_argument("--settle", type=float, default=600, help="seconds to wait for everything to settle")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the drill's data folder")
@@ -321,7 +324,7 @@ def main() -> int:
     from studio.demoprovider import start_in_thread
 
     call_command("migrate", verbosity=0)
-    server, _ = start_in_thread(port=port, generation_seconds=2.0, render="tiny")
+    server, _ = start_in_thread(port=port, generation_seconds=args.generation_seconds, render="tiny")
     # A killed worker's connection breaks while the provider answers: expected here, not worth a traceback.
     server.handle_error = lambda request, client_address: None
     workers = Workers(env, data / "workers.log")
