@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('videos', '0002_claim_version_and_no_sweep_schedule'),
+        ('videos', '0003_generation_gen_team_updated'),
     ]
 
     operations = [
