@@ -120,7 +120,7 @@ def test_compose_submit_poll_and_store_end_to_end(
     # Running any step again changes nothing.
     assert tasks.submit_generation(generation.pk) is False
     assert tasks.poll_generation(generation.pk) is False
-    assert tasks.store_generation(generation.pk) is False
+    assert services._store_again(reload(generation)) is False
     assert not services.sweep(threads=0)
     assert len(provider.server.tasks) == 1
 

@@ -591,16 +591,11 @@ def _apply_task(generation: Generation, task: Task, *, now, clients: _Clients | 
     return True
 
 
-def store_generation(*, generation_id: int) -> bool:
-    """Save (or save again) the video of a generation in `downloading` nobody holds."""
-    generation = _get(generation_id)
-    return generation is not None and _store_again(generation)
-
-
 DOWNLOAD_GAVE_UP = "The studio could not save the finished video after {n} tries: {reason}"
 
 
 def _store_again(generation: Generation) -> bool:
+    """The sweep's store step: save (again) the video of a `downloading` row nobody holds."""
     if generation.status != Status.DOWNLOADING:
         return False
     # The attempt is counted as it is claimed, so one killed midway counts too.

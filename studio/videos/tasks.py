@@ -22,7 +22,3 @@ def resend_generation(generation_id: int) -> bool:
 
 def poll_generation(generation_id: int) -> bool:
     return services.poll_generation(generation_id=generation_id)
-
-
-def store_generation(generation_id: int) -> bool:
-    return services.store_generation(generation_id=generation_id)
