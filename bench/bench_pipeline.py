@@ -233,7 +233,7 @@ def bench_memory(server, base_url: str, data_dir: Path, *, megabytes: int) -> di
 
 
 def bench_time_to_ready(server, team, user, *, samples: int, interval: float) -> dict:
-    from studio.videos import services
+    from studio.videos import prompting, services
     from studio.videos.models import Generation, Status
 
     server.generation_seconds = 4
@@ -248,12 +248,9 @@ def bench_time_to_ready(server, team, user, *, samples: int, interval: float) ->
         generation = services.create_generation(
             team=team,
             author=user,
-            prompt=f"Time to ready, sample {i}: a paper boat on a rainy street",
-            parts={},
-            negatives=[],
-            negative_text="",
-            duration="3",
-            aspect_ratio="16:9",
+            draft=prompting.Draft(
+                prompt=f"Time to ready, sample {i}: a paper boat on a rainy street", duration="3"
+            ),
         )
         services.submit_generation(generation_id=generation.pk)
         generations.append(generation)

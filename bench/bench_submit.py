@@ -221,7 +221,7 @@ def wait_for_create(base_url: str, prompt: str) -> tuple[float, int]:
 def bench_submit(env: dict[str, str], base_url: str, *, workers: int, count: int, samples: int) -> dict:
     from django.utils import timezone
 
-    from studio.videos import services
+    from studio.videos import prompting, services
     from studio.videos.models import Generation, Status
 
     team, user = make_owner(f"submit-{workers}")
@@ -255,12 +255,7 @@ def bench_submit(env: dict[str, str], base_url: str, *, workers: int, count: int
             services.create_generation(
                 team=team,
                 author=user,
-                prompt=prompt,
-                parts={},
-                negatives=[],
-                negative_text="",
-                duration="5",
-                aspect_ratio="16:9",
+                draft=prompting.Draft(prompt=prompt, duration="5"),
             )
             arrived, answered = wait_for_create(base_url, prompt)
             lags.append(arrived - pressed)

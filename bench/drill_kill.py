@@ -140,7 +140,7 @@ class Team:
         """Generate as the composer does: the row, and its submit queued after commit."""
         from django.db import transaction
 
-        from studio.videos import services
+        from studio.videos import prompting, services
 
         ids = []
         for _ in range(count):
@@ -149,12 +149,9 @@ class Team:
                 generation = services.create_generation(
                     team=self.team,
                     author=self.user,
-                    prompt=f"Drill clip {self.made}: a paper boat on a rain-soaked street",
-                    parts={},
-                    negatives=[],
-                    negative_text="",
-                    duration="3",
-                    aspect_ratio="16:9",
+                    draft=prompting.Draft(
+                        prompt=f"Drill clip {self.made}: a paper boat on a rain-soaked street", duration="3"
+                    ),
                 )
             ids.append(generation.pk)
         return ids

@@ -191,6 +191,16 @@ def test_a_plain_post_redirects_back(alice_client, no_enqueue):
     assert "Sent." in alice_client.get(response["Location"]).content.decode()
 
 
+def test_generate_compiles_the_prompt_once(alice_client, no_enqueue, monkeypatch):
+    compiled = []
+    compile_prompt = prompting.compile_prompt
+    monkeypatch.setattr(prompting, "compile_prompt", lambda **kw: compiled.append(kw) or compile_prompt(**kw))
+    response = alice_client.post(reverse("compose"), form_data())  # a plain POST: no preview drawn
+    assert response.status_code == 302
+    assert len(compiled) == 1
+    assert Generation.objects.get().compiled_prompt == compile_prompt(**compiled[0])
+
+
 def test_helpers_alone_are_a_prompt(alice_client, no_enqueue):
     data = form_data(prompt="", subject="a lighthouse", action="beams sweep the fog")
     alice_client.post(reverse("compose"), data, **HTMX)

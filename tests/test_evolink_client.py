@@ -625,11 +625,10 @@ def test_a_create_rejected_before_any_charge_created_nothing(mock_client, gatewa
 
 def test_the_preview_and_the_client_build_the_same_body(mock_client, gateway):
     draft = prompting.Draft(prompt="A fox at dawn", duration="4", aspect_ratio="9:16")
-    compiled = prompting.compile_draft(draft)
 
-    mock_client.create_task(prompt=compiled, duration=draft.duration, aspect_ratio=draft.aspect_ratio)
+    mock_client.create_task(prompt=draft.compiled, duration=draft.duration, aspect_ratio=draft.aspect_ratio)
 
-    assert gateway.creates()[0].body == prompting.request_body(draft, compiled)
+    assert gateway.creates()[0].body == prompting.request_body(draft)
     assert gateway.creates()[0].body["model"] == MODEL
 
 

@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from studio.videos import services, tasks
+from studio.videos import prompting, services, tasks
 from studio.videos.models import Generation, Status
 
 
@@ -41,7 +41,7 @@ def new_generation(team, author, **overrides) -> Generation:
         "aspect_ratio": "16:9",
     }
     values.update(overrides)
-    return services.create_generation(team=team, author=author, **values)
+    return services.create_generation(team=team, author=author, draft=prompting.Draft(**values))
 
 
 def wait_for_provider(provider, status: str = "completed", timeout: float = 120) -> None:

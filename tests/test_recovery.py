@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from studio.videos import services, tasks
+from studio.videos import prompting, services, tasks
 from studio.videos.evolink import EvolinkClient
 from studio.videos.models import Generation, Status
 from tests.gateway import FakeGateway
@@ -52,16 +52,14 @@ def gateway(monkeypatch, settings, enqueued) -> FakeGateway:
 
 
 def new_generation(team, author) -> Generation:
-    return services.create_generation(
-        team=team,
-        author=author,
+    draft = prompting.Draft(
         prompt="A paper boat drifts down a rain-soaked street",
         parts={"camera": "low tracking shot"},
-        negatives=["no_dialogue"],
-        negative_text="",
+        negatives=("no_dialogue",),
         duration="5",
         aspect_ratio="16:9",
     )
+    return services.create_generation(team=team, author=author, draft=draft)
 
 
 def reload(generation: Generation) -> Generation:

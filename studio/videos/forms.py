@@ -81,7 +81,8 @@ class ComposeForm(forms.Form):
         super().__init__(*args, **kwargs)
         for key, placeholder in PART_PLACEHOLDERS.items():
             self.fields[key].widget.attrs["placeholder"] = placeholder
-        self.compiled = ""
+        # What a valid form sends, set by clean(), which compiles its prompt once to check the length.
+        self.cleaned_draft = prompting.Draft()
 
     @classmethod
     def from_generation(cls, generation: Generation) -> ComposeForm:
@@ -133,24 +134,24 @@ class ComposeForm(forms.Form):
             if "prompt" not in self.errors:
                 self.add_error("prompt", "Write a prompt, or fill in at least one of the helpers below.")
             return data
-        self.compiled = prompting.compile_prompt(
+        negatives = data.get("negatives") or []
+        self.cleaned_draft = prompting.Draft(
             prompt=data.get("prompt") or "",
             parts=parts,
-            negatives=data.get("negatives") or [],
+            negatives=tuple(key for key in prompting.NEGATIVES if key in negatives),
             negative_text=data.get("negative_text") or "",
+            duration=data.get("duration") or DEFAULT_DURATION,
+            aspect_ratio=data.get("aspect_ratio") or DEFAULT_ASPECT_RATIO,
         )
-        over = len(self.compiled) - prompting.MAX_PROMPT_CHARS
+        compiled = self.cleaned_draft.compiled
+        over = len(compiled) - prompting.MAX_PROMPT_CHARS
         if over > 0:
             self.add_error(
                 "prompt",
-                f"The prompt to send is {len(self.compiled):,} characters; the limit is "
+                f"The prompt to send is {len(compiled):,} characters; the limit is "
                 f"{prompting.MAX_PROMPT_CHARS:,}. Shorten it by {over:,}.",
             )
         return data
-
-    @property
-    def parts(self) -> dict[str, str]:
-        return {key: self.cleaned_data.get(key) or "" for key in prompting.PARTS}
 
     @property
     def part_fields(self) -> list[forms.BoundField]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 
 from studio.videos import evolink
 
@@ -109,6 +110,13 @@ class Draft:
     def seconds(self) -> int:
         return AUTO_SECONDS if self.duration == "auto" else int(self.duration)
 
+    @cached_property
+    def compiled(self) -> str:
+        """The prompt to send, compiled once per draft: the form checks it, the service stores it."""
+        return compile_prompt(
+            prompt=self.prompt, parts=self.parts, negatives=self.negatives, negative_text=self.negative_text
+        )
+
 
 def compile_prompt(
     *, prompt: str, parts: dict[str, str], negatives: list[str] | tuple[str, ...], negative_text: str
@@ -134,19 +142,13 @@ def compile_prompt(
     return _join(sentences, language)
 
 
-def compile_draft(draft: Draft) -> str:
-    return compile_prompt(
-        prompt=draft.prompt, parts=draft.parts, negatives=draft.negatives, negative_text=draft.negative_text
-    )
-
-
-def request_body(draft: Draft, compiled: str, *, with_callback: bool = False) -> dict:
+def request_body(draft: Draft, *, with_callback: bool = False) -> dict:
     """The JSON body the studio will POST to the provider (never with a key).
 
     Built by the client's own function, so the preview cannot drift from what is sent.
     """
     return evolink.create_body(
-        prompt=compiled,
+        prompt=draft.compiled,
         duration=draft.duration,
         aspect_ratio=draft.aspect_ratio,
         callback_url="(set by the studio)" if with_callback else None,

@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from studio.videos import prompting
 from studio.videos.models import Comment, Favourite, Generation, ReviewEvent, ReviewStatus, file_storage
 
 MAX_COMMENT_LENGTH = 4000
@@ -112,12 +113,14 @@ def regenerate(*, generation: Generation, author: User) -> Generation:
     return services.create_generation(
         team=generation.team,
         author=author,
-        prompt=generation.prompt,
-        parts=generation.parts,
-        negatives=generation.negatives,
-        negative_text=generation.negative_text,
-        duration=generation.duration,
-        aspect_ratio=generation.aspect_ratio,
+        draft=prompting.Draft(
+            prompt=generation.prompt,
+            parts=generation.parts,
+            negatives=tuple(generation.negatives),
+            negative_text=generation.negative_text,
+            duration=generation.duration,
+            aspect_ratio=generation.aspect_ratio,
+        ),
         parent=generation,
     )
 

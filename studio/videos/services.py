@@ -87,34 +87,29 @@ def create_generation(
     *,
     team: Team,
     author: User | None,
-    prompt: str,
-    parts: dict[str, str],
-    negatives: list[str],
-    negative_text: str,
-    duration: str,
-    aspect_ratio: str,
+    draft: prompting.Draft,
     parent: Generation | None = None,
 ) -> Generation:
-    """Store a generation with everything chosen, and queue its submit after commit."""
-    parts = {key: (parts.get(key) or "").strip() for key in prompting.PARTS if (parts.get(key) or "").strip()}
-    negatives = [key for key in prompting.NEGATIVES if key in negatives]
-    compiled = prompting.compile_prompt(
-        prompt=prompt, parts=parts, negatives=negatives, negative_text=negative_text
-    )
-    cost = estimate_for(duration)
+    """Store a generation with everything chosen, and queue its submit after commit.
+
+    The prompt stored (and later sent) is the draft's own compiled one: a
+    composer's form already compiled it to check its length.
+    """
+    parts = {key: (draft.parts.get(key) or "").strip() for key in prompting.PARTS}
+    cost = estimate_for(draft.duration)
     now = timezone.now()
     generation = Generation.objects.create(
         team=team,
         author=author,
         parent=parent,
-        prompt=prompt,
-        parts=parts,
-        negatives=negatives,
-        negative_text=negative_text,
-        language=prompting.detect_language(" ".join([prompt, *parts.values(), negative_text])),
-        compiled_prompt=compiled,
-        duration=duration,
-        aspect_ratio=aspect_ratio,
+        prompt=draft.prompt,
+        parts={key: value for key, value in parts.items() if value},
+        negatives=[key for key in prompting.NEGATIVES if key in draft.negatives],
+        negative_text=draft.negative_text,
+        language=draft.language,
+        compiled_prompt=draft.compiled,
+        duration=draft.duration,
+        aspect_ratio=draft.aspect_ratio,
         estimated_tokens=cost.tokens,
         estimated_usd=cost.usd,
         status=Status.QUEUED,

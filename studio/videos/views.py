@@ -411,8 +411,8 @@ REVIEWER_REASON = "Reviewers can watch and comment; ask an owner or admin for th
 def _preview_context(form: ComposeForm) -> dict:
     """What will be sent, built from the form as it is now (valid or not)."""
     draft = form.draft()
-    compiled = prompting.compile_draft(draft)
-    body = prompting.request_body(draft, compiled, with_callback=services.callbacks_enabled())
+    compiled = draft.compiled
+    body = prompting.request_body(draft, with_callback=services.callbacks_enabled())
     return {
         "draft": draft,
         "compiled": compiled,
@@ -446,16 +446,8 @@ def compose(request: HttpRequest) -> HttpResponse:
         if not form.is_valid():
             template = "videos/compose_form.html" if request.htmx else "videos/compose.html"
             return render(request, template, _compose_context(request, form))
-        data = form.cleaned_data
         generation = services.create_generation(
-            team=request.team,
-            author=request.user,
-            prompt=data["prompt"],
-            parts=form.parts,
-            negatives=data["negatives"],
-            negative_text=data["negative_text"],
-            duration=data["duration"],
-            aspect_ratio=data["aspect_ratio"],
+            team=request.team, author=request.user, draft=form.cleaned_draft
         )
         if not request.htmx:
             return redirect(f"{request.path}?sent={generation.code}")
