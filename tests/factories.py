@@ -31,7 +31,7 @@ DEFAULT_PROMPT = "A red fox trots through fresh snow at dawn, slow dolly shot, s
 
 
 def live_refresh(html: str) -> dict[str, str]:
-    """What a gallery's live refresh asks with: the top card's cursor and the gallery version."""
+    """What a gallery's live refresh asks with: the top card's cursor and the newest change seen (v)."""
     match = re.search(r'id="gallery-live"[^>]*hx-get="([^"]+)"', html)
     assert match, "no live refresh element"
     query = parse_qs(urlsplit(unescape(match.group(1))).query, keep_blank_values=True)
@@ -39,10 +39,7 @@ def live_refresh(html: str) -> dict[str, str]:
 
 
 def make_generation(team: Team, author: User | None, **fields: Any) -> Generation:
-    """A generation row with sensible defaults; any field can be overridden.
-
-    Moves the team's gallery version on, as services.create_generation does.
-    """
+    """A generation row with sensible defaults; any field can be overridden."""
     prompt = fields.pop("prompt", DEFAULT_PROMPT)
     defaults: dict[str, Any] = {
         "prompt": prompt,
