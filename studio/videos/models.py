@@ -309,8 +309,11 @@ class Generation(models.Model):
         )
 
     def mark_failed(self, *, message: str, code: str = "", type: str = "") -> bool:
+        return self._fail(Q(status__in=IN_FLIGHT), message=message, code=code, type=type)
+
+    def _fail(self, condition: Q, *, message: str, code: str, type: str) -> bool:
         return self._move(
-            Q(status__in=IN_FLIGHT),
+            condition,
             status=Status.FAILED,
             error_code=code[:100],
             error_type=type[:100],
@@ -367,14 +370,8 @@ class Generation(models.Model):
 
     def mark_refused(self, *, message: str, code: str = "", type: str = "") -> bool:
         """Our create was refused: failed, unless the row moved on meanwhile (another sender's answer)."""
-        return self._move(
-            self._held() & Q(status=Status.SUBMITTING, task_id=""),
-            status=Status.FAILED,
-            error_code=code[:100],
-            error_type=type[:100],
-            error_message=message,
-            claimed_until=None,
-            next_poll_at=None,
+        return self._fail(
+            self._held() & Q(status=Status.SUBMITTING, task_id=""), message=message, code=code, type=type
         )
 
 
