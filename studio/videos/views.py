@@ -324,7 +324,7 @@ def generation_delete(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
 @require_POST
 def generation_task(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
     """A team admin pastes the provider task of a generation whose outcome is unknown."""
-    generation, can_change = _get_generation_for_user(request, code)
+    generation, allowed = _get_generation_for_user(request, code)
     if not request.membership.is_manager:
         raise PermissionDenied("Only owners and admins attach a provider task to a generation.")
     if generation.status != Status.UNKNOWN:
@@ -340,7 +340,7 @@ def generation_task(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
         else:
             messages.success(request, "Task found and attached: the studio is fetching its video.")
             return _back_to(generation)
-    context = _detail_context(request, generation, can_change, task_form=form)
+    context = _detail_context(request, generation, allowed, task_form=form)
     return render(request, "videos/detail.html", context, status=400)
 
 
