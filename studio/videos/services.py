@@ -964,7 +964,7 @@ def handle_callback(*, code: str, token: str, body: bytes) -> bool:
     expected = (
         generation.callback_token_hash if generation and generation.callback_token_hash else _NO_TOKEN_HASH
     )
-    given = hashlib.sha256(token.encode()).hexdigest()
+    given = token_hash(token)
     if not hmac.compare_digest(given, expected) or generation is None or not generation.callback_token_hash:
         return False
     hinted = ""
