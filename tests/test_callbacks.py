@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from studio.videos import tasks
+from studio.videos import services, tasks
 from studio.videos.models import Generation, Status
 from tests.test_pipeline import new_generation, reload, wait_for_provider
 
@@ -231,9 +231,9 @@ def test_a_create_sent_again_carries_the_same_callback_url_and_its_token_works(
     fake_clients(monkeypatch, gateway)
     generation = new_generation(team_a, alice)
     tasks.submit_generation(generation.pk)
-    assert tasks.resend_generation(generation.pk) is False  # not due yet
+    assert services._resend(reload(generation), None) is False  # not due yet
     Generation.objects.filter(pk=generation.pk).update(next_poll_at=timezone.now())
-    assert tasks.resend_generation(generation.pk) is True
+    assert services._resend(reload(generation), None) is True
 
     first, second = gateway.creates()
     assert first.body == second.body  # the gateway's ledger sees the same create

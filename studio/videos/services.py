@@ -271,7 +271,7 @@ def submit_generation(*, generation_id: int) -> bool:
 
     The claim (queued -> submitting) is the point of no return: from then on a
     create may have reached the provider, so it is only ever sent again with
-    the same idempotency key (`resend_generation`), or not at all when
+    the same idempotency key (the sweep's `_resend`), or not at all when
     STUDIO_IDEMPOTENT_CREATES is off.
     """
     generation = _get(generation_id)
@@ -368,12 +368,6 @@ def _created(generation: Generation, task: Task, clients: _Clients | None) -> No
     if task.is_finished:
         # Unusual but harmless: read it back properly at once.
         _poll(generation, clients)
-
-
-def resend_generation(*, generation_id: int) -> bool:
-    """Send again, with the same key, a create whose outcome is unknown; see `_resend`."""
-    generation = _get(generation_id)
-    return generation is not None and _resend(generation, None)
 
 
 def _resend(generation: Generation, clients: _Clients | None) -> bool:

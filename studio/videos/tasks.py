@@ -16,9 +16,5 @@ def submit_generation(generation_id: int) -> bool:
     return services.submit_generation(generation_id=generation_id)
 
 
-def resend_generation(generation_id: int) -> bool:
-    return services.resend_generation(generation_id=generation_id)
-
-
 def poll_generation(generation_id: int) -> bool:
     return services.poll_generation(generation_id=generation_id)
