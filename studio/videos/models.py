@@ -78,7 +78,8 @@ class Generation(models.Model):
 
     The row is the truth about the work: background tasks read it, claim it
     with a conditional update and move it on, so a task that runs twice or
-    dies halfway never sends a create twice.
+    dies halfway never makes a second video: a create is only ever sent again
+    with the same idempotency key, which the provider answers with the first task.
     """
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
