@@ -218,7 +218,6 @@ Q_CLUSTER = {
     "timeout": 300,
     "retry": 360,
     "max_attempts": 3,
-    "catch_up": False,
     "save_limit": 500,
     "ack_failures": True,
     "label": "Background tasks",
