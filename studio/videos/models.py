@@ -151,7 +151,7 @@ class Generation(models.Model):
         ordering = ["-created", "-id"]
         indexes = [
             models.Index(fields=["team", "-created", "-id"], name="gen_team_newest"),
-            # The live refresh's "did anything of the team's move since" (gallery.changed_since).
+            # For the live refresh: did any row of the team move since (gallery.nothing_changed).
             models.Index(fields=["team", "updated"], name="gen_team_updated"),
             models.Index(fields=["status", "next_poll_at"], name="gen_status_poll"),
             models.Index(fields=["task_id"], name="gen_task_id"),
