@@ -438,6 +438,45 @@ def test_the_sweep_polls_concurrently_in_threads(alice, team_a, provider, monkey
     assert {g.status for g in Generation.objects.all()} == {Status.READY}
 
 
+def _polls_seen(provider) -> dict[str, int]:
+    seen = provider.server.requests_seen
+    return {
+        "batch": sum(1 for method, path in seen if path == "/v1/tasks/batch"),
+        "single": sum(1 for method, path in seen if method == "GET" and path.startswith("/v1/tasks/task-")),
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweep_reads_its_polls_in_one_batch_request(alice, team_a, provider):
+    generations = [new_generation(team_a, alice) for _ in range(3)]
+    for generation in generations:
+        tasks.submit_generation(generation.pk)
+    wait_for_provider(provider)
+    provider.server.requests_seen.clear()
+
+    report = services.sweep(threads=4, now=timezone.now() + timedelta(seconds=30))
+
+    assert report.done == {"poll": 3} and report.errors == 0
+    assert _polls_seen(provider) == {"batch": 1, "single": 0}
+    assert {g.status for g in Generation.objects.all()} == {Status.READY}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_the_batch_read_each_poll_asks_alone(alice, team_a, provider):
+    generations = [new_generation(team_a, alice) for _ in range(3)]
+    for generation in generations:
+        tasks.submit_generation(generation.pk)
+    wait_for_provider(provider)
+    provider.server.requests_seen.clear()
+    provider.server.queue_fault("404", on="query")  # the batch read is the pass's first query
+
+    report = services.sweep(threads=4, now=timezone.now() + timedelta(seconds=30))
+
+    assert report.done == {"poll": 3} and report.errors == 0
+    assert _polls_seen(provider) == {"batch": 1, "single": 3}
+    assert {g.status for g in Generation.objects.all()} == {Status.READY}
+
+
 def test_a_unit_that_raises_is_counted_and_the_others_go_on(alice, team_a, provider, monkeypatch):
     first, second = new_generation(team_a, alice), new_generation(team_a, alice)
     for generation in (first, second):

@@ -525,10 +525,11 @@ class EvolinkClient:
             )
         return self._request("GET", f"/v1/tasks/{quote(task_id, safe='')}")
 
-    def get_tasks(self, task_ids: list[str]) -> dict[str, Task]:
+    def get_tasks(self, task_ids: list[str], *, one_by_one: bool = True) -> dict[str, Task]:
         """Several tasks by id (`POST /v1/tasks/batch`, 50 a call); unknown ids are absent.
 
-        Where the gateway does not offer the batch read, each task is queried alone.
+        Where the gateway does not offer the batch read, each task is queried
+        alone, or, with `one_by_one=False`, none is (the caller has its own way).
         """
         found: dict[str, Task] = {}
         wanted = list(dict.fromkeys(t for t in task_ids if t and isinstance(t, str)))
@@ -536,6 +537,8 @@ class EvolinkClient:
             chunk = wanted[start : start + MAX_BATCH]
             tasks = None if self._unsupported("batch") else self._batch(chunk)
             if tasks is None:
+                if not one_by_one:
+                    break
                 tasks = self._one_by_one(chunk)
             found.update((task.id, task) for task in tasks if task.id in chunk)
         return found

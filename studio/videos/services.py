@@ -49,7 +49,7 @@ from django_q.tasks import async_task
 
 from studio.accounts.models import Team
 from studio.videos import keys, prompting, storage
-from studio.videos.evolink import MODEL, EvolinkClient, EvolinkError, Task
+from studio.videos.evolink import MAX_BATCH, MODEL, EvolinkClient, EvolinkError, Task
 from studio.videos.models import (
     Generation,
     Status,
@@ -236,6 +236,8 @@ class _Clients:
         self._lock = threading.Lock()
         self._clients: dict[int, EvolinkClient] = {}
         self._connections = max(1, connections)
+        # Tasks the pass read in batches before its polls (`_read_ahead`), by task id.
+        self.read_ahead: dict[str, Task] = {}
 
     def for_team(self, team: Team) -> EvolinkClient:
         with self._lock:
@@ -499,11 +501,13 @@ def _poll(generation: Generation, clients: _Clients | None) -> bool:
 
 
 def _poll_held(generation: Generation, clients: _Clients | None) -> bool:
-    """The poll itself, for a generation whose claim we hold."""
+    """The poll itself, for a generation whose claim we hold (its task read ahead by the pass, or now)."""
     now = timezone.now()
+    task = clients.read_ahead.pop(generation.task_id, None) if clients is not None else None
     try:
-        with _client(generation.team, clients) as client:
-            task = client.get_task(generation.task_id)
+        if task is None:
+            with _client(generation.team, clients) as client:
+                task = client.get_task(generation.task_id)
     except EvolinkError as exc:
         if exc.status == 404:
             generation.mark_failed(
@@ -825,6 +829,37 @@ def _find_work(now: datetime) -> list[tuple[SweepKind, Generation]]:
     return work
 
 
+def _read_ahead(work: list[tuple[SweepKind, Generation]], clients: _Clients, *, threads: int) -> None:
+    """Read the tasks of the pass's polls with batch requests (50 a call) before the polls run.
+
+    A thousand polls then cost twenty requests instead of a thousand. Whatever
+    is not read here (a gateway without the batch read, an error, a task the
+    answer left out) is simply polled alone by its unit, which handles errors
+    and unknown tasks row by row.
+    """
+    chunks: list[tuple[Team, list[str]]] = []
+    by_team: dict[int, list[Generation]] = {}
+    for kind, generation in work:
+        if kind.name == "poll" and generation.task_id:
+            by_team.setdefault(generation.team_id, []).append(generation)
+    for rows in by_team.values():
+        ids = [generation.task_id for generation in rows]
+        chunks += [(rows[0].team, ids[start : start + MAX_BATCH]) for start in range(0, len(ids), MAX_BATCH)]
+    if len(chunks) == 0 or (len(chunks) == 1 and len(chunks[0][1]) == 1):
+        return  # one poll: its own request is the batch
+
+    def read(team: Team, ids: list[str]) -> dict[str, Task]:
+        try:
+            return clients.for_team(team).get_tasks(ids, one_by_one=False)
+        except EvolinkError as exc:
+            log.info("Sweep: a batch read of %d tasks failed (%s); they are polled one by one", len(ids), exc)
+            return {}
+
+    with ThreadPoolExecutor(max(1, min(threads, len(chunks))), thread_name_prefix="read-ahead") as pool:
+        for found in pool.map(lambda chunk: read(*chunk), chunks):
+            clients.read_ahead.update(found)
+
+
 def _run_unit(kind: SweepKind, generation: Generation, clients: _Clients) -> bool | None:
     """One unit: whether it did work, or None when it raised (logged, never fatal to the pass)."""
     try:
@@ -871,6 +906,7 @@ def sweep(*, threads: int | None = None, now: datetime | None = None) -> SweepRe
         threads = int(settings.STUDIO_SWEEP_THREADS if threads is None else threads)
         clients = _Clients(connections=threads)
         try:
+            _read_ahead(work, clients, threads=threads)
             if threads <= 1:
                 outcomes = [(kind, _run_unit(kind, generation, clients)) for kind, generation in work]
             else:
