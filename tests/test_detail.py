@@ -101,6 +101,8 @@ def test_a_generation_without_a_video_explains_what_happened(
     html = alice_client.get(detail_url(generation)).content.decode()
     assert expected in html
     assert "<video" not in html
+    # Nothing to pin a comment to: the empty list does not say to tick a box that is not there.
+    assert "data-at-toggle" not in html and "at 0:00" not in html
 
 
 def test_an_in_flight_generation_shows_its_progress_and_polls(alice_client, team_a, alice):
