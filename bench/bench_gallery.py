@@ -252,6 +252,7 @@ def start_gunicorn(port: int) -> subprocess.Popen:
         "--limit-request-line", "8190",
         "--access-logfile", "-",
         "--logger-class", "studio.lib.gunicorn_logging.RedactingLogger",
+        "--no-control-socket",
     ]  # fmt: skip
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
 

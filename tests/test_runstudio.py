@@ -90,6 +90,8 @@ def test_runstudio_serves_the_studio_and_stops_everything_on_a_signal(tmp_path, 
             os.killpg(studio.pid, signal.SIGKILL)
     assert f"open http://localhost:{port}/" in output
     assert "Stopped." in output
+    # No gunicorn control socket at the one per-user path another studio on the machine uses too.
+    assert "Control socket" not in output
     # The sweeper ran beside the web server and the worker, and finished cleanly on the signal.
     assert "The sweep is running." in output
     assert "The sweep stopped after" in output

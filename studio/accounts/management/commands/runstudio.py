@@ -55,6 +55,9 @@ class Command(BaseCommand):
                 "--limit-request-line", "8190",
                 "--access-logfile", "-",
                 "--logger-class", "studio.lib.gunicorn_logging.RedactingLogger",
+                # gunicorn's control socket sits at one path per user (~/.gunicorn/gunicorn.ctl):
+                # a second studio on the machine would take it over, and unlink it on exit.
+                "--no-control-socket",
             ],
         }  # fmt: skip
         if not no_worker:
