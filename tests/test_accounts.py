@@ -323,10 +323,13 @@ def test_a_new_person_signs_up_from_an_invitation_and_joins_as_reviewer(client, 
     invitation = _invite(team_a, alice, "rita@example.org", Role.REVIEWER)
     page = client.get(f"/invite/{invitation.token}/")
     assert "Join Team A" in page.content.decode()
-    client.post(
+    welcome = client.post(
         f"/signup/?invite={invitation.token}",
         {"name": "Rita Reed", "email": "Rita@example.org", "password": PASSWORD},
+        follow=True,
     )
+    # The welcome says which role she has, so that a reviewer is not left wondering why she cannot generate.
+    assert "You joined Team A as reviewer." in welcome.content.decode()
     rita = User.objects.get(email="rita@example.org")
     assert list(rita.memberships.values_list("team__name", "role")) == [("Team A", "reviewer")]
     invitation.refresh_from_db()

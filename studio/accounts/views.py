@@ -93,8 +93,12 @@ def signup(request: HttpRequest) -> HttpResponse:
             invitation=invitation,
         )
         login(request, user, backend=MODEL_BACKEND)
-        team = user.memberships.get().team
-        messages.success(request, f"Welcome to Omni Studio! You are in {team.name}.")
+        membership = user.memberships.select_related("team").get()
+        if invitation is not None:
+            welcome = f"You joined {membership.team.name} as {membership.get_role_display().lower()}."
+        else:
+            welcome = f"You are in {membership.team.name}."
+        messages.success(request, f"Welcome to Omni Studio! {welcome}")
         return redirect("home")
     return render(request, "accounts/signup.html", {"form": form, "invitation": invitation})
 
