@@ -241,19 +241,11 @@ def measure(base: str, cookie: dict, urls, n: int, concurrent: int) -> tuple[dic
 
 
 def start_gunicorn(port: int) -> subprocess.Popen:
-    """gunicorn with runstudio's options (studio/accounts/management/commands/runstudio.py)."""
+    """gunicorn exactly as runstudio starts it."""
+    from studio.accounts.management.commands.runstudio import gunicorn_command
+
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [
-        sys.executable, "-m", "gunicorn", "studio.wsgi:application",
-        "--bind", f"127.0.0.1:{port}",
-        "--workers", "2",
-        "--threads", "4",
-        "--timeout", "120",
-        "--limit-request-line", "8190",
-        "--access-logfile", "-",
-        "--logger-class", "studio.lib.gunicorn_logging.RedactingLogger",
-        "--no-control-socket",
-    ]  # fmt: skip
+    command = gunicorn_command("127.0.0.1", port, 2)
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
 
 

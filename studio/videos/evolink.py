@@ -553,31 +553,30 @@ class EvolinkClient:
         params["page_size"] = max(1, min(MAX_PAGE_SIZE, page_size))
         if status:
             params["status"] = status
-        try:
-            data = self._request("GET", "/v1/tasks?" + urlencode(params), parse=_as_json)
-        except EvolinkError as exc:
-            if not self._falls_back(exc):
-                raise
-            self._give_up_on("list", f"{exc.status or exc.type}")
-            return None
-        items = data.get("data") if isinstance(data, dict) else None
-        if not isinstance(items, list):
-            self._give_up_on("list", "an answer without a data list")
+        items = self._data_list("list", "GET", "/v1/tasks?" + urlencode(params))
+        if items is None:
             return None
         summaries = [TaskSummary.from_json(item) for item in items]
         return [summary for summary in summaries if summary is not None]
 
-    def _batch(self, task_ids: list[str]) -> list[Task] | None:
+    def _data_list(self, name: str, method: str, path: str, **kwargs: Any) -> list | None:
+        """The `data` list of an endpoint beyond the public page, or None (logged once) where it is missing."""
         try:
-            data = self._request("POST", "/v1/tasks/batch", json_body={"task_ids": task_ids}, parse=_as_json)
+            data = self._request(method, path, parse=_as_json, **kwargs)
         except EvolinkError as exc:
             if not self._falls_back(exc):
                 raise
-            self._give_up_on("batch", f"{exc.status or exc.type}")
+            self._give_up_on(name, f"{exc.status or exc.type}")
             return None
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):
-            self._give_up_on("batch", "an answer without a data list")
+            self._give_up_on(name, "an answer without a data list")
+            return None
+        return items
+
+    def _batch(self, task_ids: list[str]) -> list[Task] | None:
+        items = self._data_list("batch", "POST", "/v1/tasks/batch", json_body={"task_ids": task_ids})
+        if items is None:
             return None
         tasks = []
         for item in items:

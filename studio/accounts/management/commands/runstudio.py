@@ -24,6 +24,24 @@ MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
 STOP_GRACE_SECONDS = 10
 
 
+def gunicorn_command(host: str, port: int, web_workers: int) -> list[str]:
+    """The web server as runstudio runs it (the gallery bench measures the same)."""
+    return [
+        sys.executable, "-m", "gunicorn", "studio.wsgi:application",
+        "--bind", f"{host}:{port}",
+        "--workers", str(web_workers),
+        "--threads", "4",
+        "--timeout", "120",
+        # The gallery's live refresh names the cards on screen in its query string.
+        "--limit-request-line", "8190",
+        "--access-logfile", "-",
+        "--logger-class", "studio.lib.gunicorn_logging.RedactingLogger",
+        # gunicorn's control socket sits at one path per user (~/.gunicorn/gunicorn.ctl):
+        # a second studio on the machine would take it over, and unlink it on exit.
+        "--no-control-socket",
+    ]  # fmt: skip
+
+
 class Command(BaseCommand):
     help = "Apply migrations, collect static files, and run the web server, worker and sweeper together."
 
@@ -45,21 +63,8 @@ class Command(BaseCommand):
 
         python = sys.executable
         parts: dict[str, list[str]] = {
-            "web": [
-                python, "-m", "gunicorn", "studio.wsgi:application",
-                "--bind", f"{host}:{port}",
-                "--workers", str(web_workers),
-                "--threads", "4",
-                "--timeout", "120",
-                # The gallery's live refresh names the cards on screen in its query string.
-                "--limit-request-line", "8190",
-                "--access-logfile", "-",
-                "--logger-class", "studio.lib.gunicorn_logging.RedactingLogger",
-                # gunicorn's control socket sits at one path per user (~/.gunicorn/gunicorn.ctl):
-                # a second studio on the machine would take it over, and unlink it on exit.
-                "--no-control-socket",
-            ],
-        }  # fmt: skip
+            "web": gunicorn_command(host, port, web_workers),
+        }
         if not no_worker:
             parts["worker"] = [python, MANAGE, "qcluster"]
             parts["sweeper"] = [python, MANAGE, "sweep"]
