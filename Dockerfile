@@ -14,8 +14,10 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
+# requirements.txt is a lock file with hashes (compiled from requirements.in):
+# every package, to the last dependency, is checked against its hash.
 COPY requirements.txt .
-RUN pip install -r requirements.txt
+RUN pip install --require-hashes --no-deps -r requirements.txt
 
 COPY manage.py ./
 COPY studio ./studio
