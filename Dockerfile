@@ -6,7 +6,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    STUDIO_DATA_DIR=/data
+    STUDIO_DATA_DIR=/data \
+    STUDIO_BIND=0.0.0.0:8000 \
+    STUDIO_WEB_WORKERS=3
 
 # Fonts for the demo provider's clips; PyAV and psycopg bring their own libraries.
 RUN apt-get update \
@@ -19,7 +21,7 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --require-hashes --no-deps -r requirements.txt
 
-COPY manage.py ./
+COPY manage.py gunicorn.conf.py ./
 COPY studio ./studio
 COPY templates ./templates
 COPY static ./static
@@ -34,4 +36,5 @@ USER studio
 VOLUME ["/data"]
 EXPOSE 8000
 
-CMD ["gunicorn", "studio.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--timeout", "120", "--limit-request-line", "8190", "--access-logfile", "-", "--logger-class", "studio.lib.gunicorn_logging.RedactingLogger"]
+# Every gunicorn setting is in gunicorn.conf.py (STUDIO_BIND, STUDIO_WEB_WORKERS change it).
+CMD ["gunicorn", "--config", "gunicorn.conf.py"]

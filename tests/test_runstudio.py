@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -90,8 +91,10 @@ def test_runstudio_serves_the_studio_and_stops_everything_on_a_signal(tmp_path, 
             os.killpg(studio.pid, signal.SIGKILL)
     assert f"open http://localhost:{port}/" in output
     assert "Stopped." in output
-    # No gunicorn control socket at the one per-user path another studio on the machine uses too.
-    assert "Control socket" not in output
+    # gunicorn's control socket sits in this studio's data folder, not at the one per-user
+    # path another studio on the machine would use too; it is gone once stopped.
+    assert f"Control socket listening at {tmp_path / 'data'}/gunicorn-" in output
+    assert list((tmp_path / "data").glob("gunicorn-*.ctl")) == []
     # The sweeper ran beside the web server and the worker, and finished cleanly on the signal.
     assert "The sweep is running." in output
     assert "The sweep stopped after" in output
@@ -105,3 +108,131 @@ def test_runstudio_serves_the_studio_and_stops_everything_on_a_signal(tmp_path, 
     for p in (port, demo_port):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", p)) != 0
+
+
+def _studio_env(data: Path, demo_port: int) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "STUDIO_", "DATABASE_URL", "REDIS_URL", "EVOLINK_"))
+    }
+    env.update(
+        STUDIO_DATA_DIR=str(data),
+        STUDIO_STATIC_ROOT=str(data.parent / "static"),
+        STUDIO_DEMO_PROVIDER_PORT=str(demo_port),
+    )
+    return env
+
+
+def _start_studio(folder: Path, port: int, demo_port: int) -> tuple[subprocess.Popen, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    log_path = folder / "runstudio.log"
+    with log_path.open("w") as log_file:
+        studio = subprocess.Popen(
+            [sys.executable, "manage.py", "runstudio", "--port", str(port)],
+            cwd=ROOT,
+            env=_studio_env(folder / "data", demo_port),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+    return studio, log_path
+
+
+def _wait_for_line(log_path: Path, pattern: str, studio: subprocess.Popen, seconds: float = 60) -> re.Match:
+    deadline = time.monotonic() + seconds
+    while True:
+        if found := re.search(pattern, log_path.read_text()):
+            return found
+        if studio.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"{pattern!r} not in the output:\n{log_path.read_text()}")
+        time.sleep(0.2)
+
+
+def _stop(studio: subprocess.Popen) -> int:
+    if studio.poll() is None:
+        studio.send_signal(signal.SIGTERM)
+        try:
+            return studio.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(studio.pid, signal.SIGKILL)
+            studio.wait()
+    return studio.returncode
+
+
+def test_two_studios_on_one_machine_keep_their_ports_and_control_sockets_apart(tmp_path):
+    port_a, port_b, demo_port = free_port(), free_port(), free_port()
+    first, first_log = _start_studio(tmp_path / "a", port_a, demo_port)
+    second = None
+    try:
+        assert wait_for(f"http://127.0.0.1:{port_a}/login/").status_code == 200
+        assert wait_for(f"http://127.0.0.1:{demo_port}/v1/tasks/task-unified-1-x").status_code == 401
+        first_socket = _wait_for_line(first_log, r"Control socket listening at (\S+)", first)[1]
+        assert first_socket.startswith(str(tmp_path / "a" / "data"))
+
+        # The demo provider alone on a taken port: one clear line, no traceback.
+        lone = subprocess.run(
+            [sys.executable, "manage.py", "demoprovider", "--port", str(demo_port)],
+            cwd=ROOT,
+            env=_studio_env(tmp_path / "lone", demo_port),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert lone.returncode != 0
+        assert f"Cannot listen on 127.0.0.1:{demo_port}: the port is already in use" in lone.stderr
+        assert "STUDIO_DEMO_PROVIDER_PORT" in lone.stderr
+        assert "Traceback" not in lone.stderr + lone.stdout
+
+        # A second studio on the first one's web port says which option to change, and starts nothing.
+        clash = subprocess.run(
+            [sys.executable, "manage.py", "runstudio", "--port", str(port_a)],
+            cwd=ROOT,
+            env=_studio_env(tmp_path / "clash" / "data", demo_port),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert clash.returncode != 0
+        assert f"Port {port_a} on 127.0.0.1 is already in use" in clash.stderr
+        assert "--port" in clash.stderr
+        assert "Traceback" not in clash.stderr + clash.stdout
+        assert "Preparing the database" not in clash.stdout
+
+        # On its own web port, with the same demo provider port, it picks a free one and says so.
+        second, second_log = _start_studio(tmp_path / "b", port_b, demo_port)
+        moved = _wait_for_line(
+            second_log, rf"demo provider's port {demo_port} is in use.*uses port (\d+) instead", second
+        )
+        assert "STUDIO_DEMO_PROVIDER_PORT" in second_log.read_text()
+        second_demo = int(moved[1])
+        assert second_demo != demo_port
+        assert wait_for(f"http://127.0.0.1:{port_b}/login/").status_code == 200
+        assert wait_for(f"http://127.0.0.1:{second_demo}/v1/tasks/task-unified-1-x").status_code == 401
+        # Its web server, worker and sweeper were told the demo provider's new port.
+        told = [
+            pid
+            for pid in _processes_with(str(tmp_path / "b" / "data"))
+            if f"STUDIO_DEMO_PROVIDER_PORT={second_demo}".encode()
+            in Path(f"/proc/{pid}/environ").read_bytes()
+        ]
+        assert len(told) >= 4  # runstudio's children: web, worker, sweeper, demo provider
+        second_socket = _wait_for_line(second_log, r"Control socket listening at (\S+)", second)[1]
+        assert second_socket.startswith(str(tmp_path / "b" / "data"))
+
+        # Stopping the second leaves the first whole: its control socket, its web server, its demo provider.
+        assert _stop(second) == 0
+        assert "Traceback" not in second_log.read_text()
+        assert Path(first_socket).is_socket()
+        assert not Path(second_socket).exists()
+        assert httpx.get(f"http://127.0.0.1:{port_a}/login/").status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{demo_port}/v1/tasks/task-unified-1-x").status_code == 401
+    finally:
+        if second is not None:
+            _stop(second)
+        code = _stop(first)
+    assert code == 0
+    assert "Traceback" not in first_log.read_text()
+    assert _processes_with(str(tmp_path / "a" / "data")) == []
+    assert _processes_with(str(tmp_path / "b" / "data")) == []

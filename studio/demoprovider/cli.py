@@ -8,6 +8,7 @@ Ctrl-C or SIGTERM stops it cleanly: the socket is released and its files removed
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
 import sys
@@ -100,7 +101,14 @@ def build_server(options: dict[str, Any]) -> DemoProvider:
             **extra,
         )
     except OSError as exc:
-        raise UsageError(f"Cannot listen on {options['host']}:{options['port']}: {exc}") from None
+        where = f"{options['host']}:{options['port']}"
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(
+                f"Cannot listen on {where}: the port is already in use (another demo provider or "
+                "studio?). Choose a free one with --port; for `manage.py runstudio` and "
+                "`manage.py demoprovider`, set STUDIO_DEMO_PROVIDER_PORT."
+            ) from None
+        raise UsageError(f"Cannot listen on {where}: {exc.strerror or exc}") from None
 
 
 def serve(options: dict[str, Any], write: Callable[[str], Any]) -> None:

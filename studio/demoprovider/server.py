@@ -154,6 +154,11 @@ class DemoProvider(ThreadingHTTPServer):
         self.server_close()
 
     def server_close(self) -> None:
+        if not hasattr(self, "_closed"):
+            # The port could not be had: socketserver closes the socket from within
+            # __init__, before anything else of ours exists.
+            super().server_close()
+            return
         if self._closed:
             return
         self._closed = True

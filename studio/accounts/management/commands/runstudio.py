@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,28 +19,53 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
 STOP_GRACE_SECONDS = 10
 
 
+GUNICORN_CONF = str(Path(settings.BASE_DIR) / "gunicorn.conf.py")
+
+
 def gunicorn_command(host: str, port: int, web_workers: int) -> list[str]:
-    """The web server as runstudio runs it (the gallery bench measures the same)."""
+    """The web server as runstudio runs it (the gallery bench measures the same).
+
+    Every other setting, the control socket's place included, is in gunicorn.conf.py.
+    """
     return [
-        sys.executable, "-m", "gunicorn", "studio.wsgi:application",
+        sys.executable, "-m", "gunicorn",
+        "--config", GUNICORN_CONF,
         "--bind", f"{host}:{port}",
         "--workers", str(web_workers),
-        "--threads", "4",
-        "--timeout", "120",
-        # The gallery's live refresh names the cards on screen in its query string.
-        "--limit-request-line", "8190",
-        "--access-logfile", "-",
-        "--logger-class", "studio.lib.gunicorn_logging.RedactingLogger",
-        # gunicorn's control socket sits at one path per user (~/.gunicorn/gunicorn.ctl):
-        # a second studio on the machine would take it over, and unlink it on exit.
-        "--no-control-socket",
     ]  # fmt: skip
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on host:port now (bound as gunicorn and the demo provider bind)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return True  # not ours to judge: the server says what is wrong with the address
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now, chosen by the system."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def _next_free_port(host: str, port: int) -> int | None:
+    return next((p for p in range(port + 1, min(port + 50, 65536)) if port_is_free(host, p)), None)
 
 
 class Command(BaseCommand):
@@ -56,6 +82,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, host: str, port: int, web_workers: int, no_worker: bool, **options) -> None:
+        if not port_is_free(host, port):
+            other = _next_free_port(host, port)
+            hint = f" (for example --port {other})" if other else ""
+            raise CommandError(
+                f"Port {port} on {host} is already in use (another studio or server?). "
+                f"Start the studio on another port with --port{hint}."
+            )
         self.stdout.write("Preparing the database…")
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Collecting static files…")
@@ -69,15 +102,26 @@ class Command(BaseCommand):
             parts["worker"] = [python, MANAGE, "qcluster"]
             parts["sweeper"] = [python, MANAGE, "sweep"]
         demo = not settings.EVOLINK_API_KEY
+        env: dict[str, str] = {}
         if demo:
+            demo_port = settings.STUDIO_DEMO_PROVIDER_PORT
+            if not port_is_free("127.0.0.1", demo_port):
+                taken, demo_port = demo_port, free_port()
+                self.stdout.write(
+                    f"The demo provider's port {taken} is in use (another studio on this machine?): "
+                    f"this studio's demo provider uses port {demo_port} instead. To choose it, "
+                    "set STUDIO_DEMO_PROVIDER_PORT."
+                )
+                # The web server, worker and sweeper find the demo provider through this setting.
+                env["STUDIO_DEMO_PROVIDER_PORT"] = str(demo_port)
             parts["demo provider"] = [
                 python, MANAGE, "demoprovider",
                 "--host", "127.0.0.1",
-                "--port", str(settings.STUDIO_DEMO_PROVIDER_PORT),
+                "--port", str(demo_port),
                 "--allow-insecure-callbacks",
             ]  # fmt: skip
 
-        children = self._start(parts)
+        children = self._start(parts, env)
         shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host  # noqa: S104
         url = settings.STUDIO_PUBLIC_URL or f"http://{shown_host}:{port}"
         self.stdout.write(self.style.SUCCESS(f"\nOmni Studio is running: open {url}/"))
@@ -89,10 +133,11 @@ class Command(BaseCommand):
         code = self._supervise(children)
         sys.exit(code)
 
-    def _start(self, parts: dict[str, list[str]]) -> dict[str, subprocess.Popen]:
+    def _start(self, parts: dict[str, list[str]], extra_env: dict[str, str]) -> dict[str, subprocess.Popen]:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "studio.settings"),
+            **extra_env,
         }
         children = {}
         for name, argv in parts.items():
