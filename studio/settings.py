@@ -177,22 +177,47 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STUDIO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 
-# Videos are private: they live under MEDIA_ROOT and are only ever served by an
-# access-checked view, so there is deliberately no MEDIA_URL route. Every write,
-# read, size and delete of them goes through storages["default"], so another
-# backend is configuration.
+# --- Storage of videos and posters -------------------------------------------
+# Videos are private: they are only ever served by an access-checked view, so
+# there is deliberately no MEDIA_URL route. Every write, read, size and delete of
+# them goes through storages["default"]: the local data folder (MEDIA_ROOT) by
+# default, an S3-compatible bucket when STUDIO_STORAGE_URL or STUDIO_S3_BUCKET
+# is set (studio.lib.storage_url reads them; studio.videos.objectstorage is the
+# backend, django-storages' S3Storage). `manage.py movefiles` moves an install's
+# files between the two. MEDIA_ROOT stays the local room for downloads in progress.
+from studio.lib.storage_url import s3_options  # noqa: E402
+
 MEDIA_ROOT = DATA_DIR / "media"
+STUDIO_S3 = s3_options()
+if STUDIO_S3:
+    # Presigned links last this long (the player asks again through the view when one ran out).
+    STUDIO_S3["querystring_expire"] = env_int("STUDIO_S3_URL_SECONDS", 900, minimum=1)
+_media_storage = (
+    {"BACKEND": "studio.videos.objectstorage.MediaS3Storage", "OPTIONS": STUDIO_S3}
+    if STUDIO_S3
+    else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _media_storage,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-# With a backend whose url() is a short-lived signed link (S3 with query-string
-# auth), the media view may redirect there after its access check instead of
-# streaming the bytes itself.
-STUDIO_MEDIA_REDIRECT = env_bool("STUDIO_MEDIA_REDIRECT", False)
+# With S3 the media view streams the bytes from the bucket itself (Range
+# included) when STUDIO_S3_PROXY is on; otherwise, after its access check, it
+# redirects to a short-lived presigned link and the bucket answers Range.
+STUDIO_S3_PROXY = env_bool("STUDIO_S3_PROXY", False)
+# The redirect, for any backend whose url() is a short-lived signed link: the
+# default with S3 unless proxied.
+STUDIO_MEDIA_REDIRECT = env_bool("STUDIO_MEDIA_REDIRECT", bool(STUDIO_S3) and not STUDIO_S3_PROXY)
+if STUDIO_S3_PROXY and STUDIO_MEDIA_REDIRECT:
+    raise ImproperlyConfigured("STUDIO_S3_PROXY=1 streams through the studio: unset STUDIO_MEDIA_REDIRECT.")
 # Behind nginx, the media view can hand the bytes over with X-Accel-Redirect:
 # set this to the internal location that maps to MEDIA_ROOT (e.g. /protected-media/).
 STUDIO_X_ACCEL_REDIRECT_PREFIX = env_str("STUDIO_X_ACCEL_REDIRECT_PREFIX")
+if STUDIO_S3 and STUDIO_X_ACCEL_REDIRECT_PREFIX:
+    raise ImproperlyConfigured(
+        "STUDIO_X_ACCEL_REDIRECT_PREFIX is for files on the local disk; with S3 storage leave it unset."
+    )
+# --- End of storage ----------------------------------------------------------
 
 # E-mail: printed to the console unless an SMTP host is given.
 EMAIL_HOST = env_str("EMAIL_HOST")

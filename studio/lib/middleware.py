@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 from django.http import HttpRequest, HttpResponse
 
@@ -22,6 +23,16 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+
+
+@lru_cache(maxsize=8)
+def content_security_policy(media_origin: str = "") -> str:
+    """The policy above; with media redirected to a bucket, its origin in img-src and media-src only."""
+    if not media_origin:
+        return CONTENT_SECURITY_POLICY
+    return CONTENT_SECURITY_POLICY.replace(
+        "img-src 'self' data:", f"img-src 'self' data: {media_origin}"
+    ).replace("media-src 'self'", f"media-src 'self' {media_origin}")
 
 
 # Browser features the studio never uses are denied, so a script that slipped in
@@ -66,7 +77,10 @@ class SecurityHeadersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        if "Content-Security-Policy" not in response.headers:
+            from studio.videos.media import redirect_origin  # the storage decides; loaded after apps
+
+            response.headers["Content-Security-Policy"] = content_security_policy(redirect_origin())
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         user = getattr(request, "user", None)  # absent when whitenoise answered first
         if user is not None and user.is_authenticated and "Cache-Control" not in response.headers:

@@ -18,7 +18,12 @@ Choices worth knowing:
   (settings.STUDIO_X_ACCEL_REDIRECT_PREFIX, file system only) the response is
   empty and nginx sends the bytes, ranges included, from an internal location.
   With settings.STUDIO_MEDIA_REDIRECT, for a backend whose url() is a
-  short-lived signed link, the answer is a redirect to it.
+  short-lived signed link, the answer is a redirect to it (the default with S3,
+  studio.videos.objectstorage: the bucket then answers Range itself, and the
+  link carries the download's Content-Disposition). A backend with a
+  read_range() (S3 under STUDIO_S3_PROXY=1) is read with one ranged request per
+  answer instead of open/seek, and one whose describe() gives size and modified
+  time together is asked once. A bucket that cannot be reached is a 503.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 from django.conf import settings
-from django.core.files.storage import Storage
+from django.core.files.storage import Storage, storages
 from django.db.models.fields.files import FieldFile
 from django.http import (
     Http404,
@@ -39,6 +44,8 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.utils.http import content_disposition_header, http_date, parse_http_date_safe
+
+from studio.videos.storage import StorageUnavailable
 
 CHUNK_SIZE = 64 * 1024
 _RANGE = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
@@ -85,6 +92,9 @@ def parse_range(header: str, size: int) -> tuple[int, int] | str | None:
 
 
 def _read_range(storage: Storage, name: str, first: int, length: int) -> Iterator[bytes]:
+    if read_range := getattr(storage, "read_range", None):
+        yield from read_range(name, first, length, chunk=CHUNK_SIZE)
+        return
     with storage.open(name, "rb") as handle:
         handle.seek(first)
         remaining = length
@@ -108,6 +118,43 @@ def _if_range_matches(request: HttpRequest, etag: str, mtime: float | None) -> b
     return since is not None and mtime is not None and int(mtime) == since
 
 
+def _stat(storage: Storage, name: str) -> tuple[int, float | None]:
+    """Size and modified time (None when the backend has none) of a stored file."""
+    if describe := getattr(storage, "describe", None):
+        info = describe(name)
+        return info.size, info.modified.timestamp() if info.modified else None
+    size = storage.size(name)
+    try:
+        mtime: float | None = storage.get_modified_time(name).timestamp()
+    except (OSError, NotImplementedError):
+        mtime = None
+    return size, mtime
+
+
+def _signed_url(storage: Storage, name: str, content_type: str, disposition: str | None) -> str:
+    if signed_url := getattr(storage, "signed_url", None):
+        return signed_url(name, content_type=content_type, disposition=disposition)
+    return storage.url(name)
+
+
+def _unavailable() -> HttpResponse:
+    response = HttpResponse(
+        "The video storage cannot be reached just now. Try again in a minute.",
+        status=503,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["Retry-After"] = "30"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def redirect_origin() -> str:
+    """The origin media are redirected to (for the CSP), or "" when they are served from here."""
+    if not settings.STUDIO_MEDIA_REDIRECT:
+        return ""
+    return getattr(storages["default"], "media_origin", "")
+
+
 def serve_file(
     request: HttpRequest,
     field: FieldFile,
@@ -120,23 +167,24 @@ def serve_file(
         raise Http404("No file.")
     storage, name = field.storage, field.name
     try:
-        size = storage.size(name)
+        size, mtime = _stat(storage, name)
+    except StorageUnavailable:
+        return _unavailable()
     except (OSError, NotImplementedError, ValueError):
         raise Http404("The file is missing.") from None
+    disposition = content_disposition_header(True, download_name) if download_name else None
 
     if settings.STUDIO_MEDIA_REDIRECT:
         # After the access check: the backend's signed link expires soon, so never cache the redirect.
-        response = HttpResponseRedirect(storage.url(name))
+        try:
+            response = HttpResponseRedirect(_signed_url(storage, name, content_type, disposition))
+        except StorageUnavailable:
+            return _unavailable()
         response["Cache-Control"] = "private, no-store"
         return response
 
-    try:
-        mtime: float | None = storage.get_modified_time(name).timestamp()
-    except (OSError, NotImplementedError):
-        mtime = None
     # Size and modified time where the backend has one: a name is never reused for other bytes.
     etag = f'"{size:x}-{int(mtime * 1e6):x}"' if mtime is not None else f'"{size:x}"'
-    disposition = content_disposition_header(True, download_name) if download_name else None
 
     if prefix := settings.STUDIO_X_ACCEL_REDIRECT_PREFIX:
         response = HttpResponse(b"", content_type=content_type)

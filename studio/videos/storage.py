@@ -7,12 +7,16 @@ download for ever). The body streams into a local temporary file named after
 the generation and its claim, PyAV checks it and a poster is made; then both go
 through Django's storage API, the poster first and the video last. For the file
 system the temporary files live under the storage's own folder, so saving is a
-rename and the gallery never sees half a file.
+rename and the gallery never sees half a file. For an S3 bucket
+(studio.videos.objectstorage) they live under MEDIA_ROOT/tmp and saving is a
+multipart upload from the file, the video's SHA-256 (computed as it downloads)
+recorded with the object; S3 shows an object only once its upload completed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import time
@@ -67,6 +71,14 @@ class ResultGone(StorageError):
         self.status = status
 
 
+class StorageUnavailable(OSError):
+    """The storage backend could not be reached or refused us (an S3 bucket: network, credentials).
+
+    Raised by studio.videos.objectstorage; the media view answers it with 503,
+    and a store that meets it is retried like any other unexpected failure.
+    """
+
+
 class DownloadFailed(StorageError):
     """A network failure, a 5xx/429 or a download past its deadline: worth another try later."""
 
@@ -84,19 +96,20 @@ def tmp_dir(storage: Storage) -> Path:
     return Path(base) / TMP_DIR_NAME
 
 
-def fetch(url: str, path: Path, *, guard: UrlGuard, max_bytes: int) -> int:
+def fetch(url: str, path: Path, *, guard: UrlGuard, max_bytes: int, digest=None) -> int:
     """Stream url into path (created, or emptied) by the download deadline; returns the bytes written.
 
+    `digest` (a hashlib object), when given, is fed every byte as it is written.
     On any failure path is removed and a StorageError raised.
     """
     try:
-        return _fetch(url, path, guard=guard, max_bytes=max_bytes)
+        return _fetch(url, path, guard=guard, max_bytes=max_bytes, digest=digest)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
 
 
-def _fetch(url: str, path: Path, *, guard: UrlGuard, max_bytes: int) -> int:
+def _fetch(url: str, path: Path, *, guard: UrlGuard, max_bytes: int, digest=None) -> int:
     deadline = time.monotonic() + download_seconds(max_bytes)
     timeout = settings.STUDIO_DOWNLOAD_READ_TIMEOUT
     try:
@@ -111,7 +124,7 @@ def _fetch(url: str, path: Path, *, guard: UrlGuard, max_bytes: int) -> int:
             client.stream("GET", url) as response,
         ):
             _check_status(response.status_code)
-            written = _copy(response, out, max_bytes=max_bytes, deadline=deadline)
+            written = _copy(response, out, max_bytes=max_bytes, deadline=deadline, digest=digest)
             out.flush()
             os.fsync(out.fileno())
             return written
@@ -147,7 +160,7 @@ def _check_status(status: int) -> None:
     raise StorageError(f"the result link answered {status}")
 
 
-def _copy(response: httpx.Response, out, *, max_bytes: int, deadline: float) -> int:
+def _copy(response: httpx.Response, out, *, max_bytes: int, deadline: float, digest=None) -> int:
     too_large = ResultTooLarge(
         f"the result is larger than the {max_bytes:,} bytes allowed",
         user_message=f"The video file is larger than the studio accepts ({max_bytes // (1024 * 1024)} MB).",
@@ -168,6 +181,8 @@ def _copy(response: httpx.Response, out, *, max_bytes: int, deadline: float) -> 
                 user_message="the provider's file came too slowly.",
             )
         out.write(chunk)
+        if digest is not None:
+            digest.update(chunk)
     return written
 
 
@@ -251,16 +266,21 @@ def make_poster(video_path: Path, path: Path, *, at: float = POSTER_AT_SECONDS, 
 
 class _LocalFile(File):
     """A complete local file. FileSystemStorage moves such a file into place (a rename on
-    one file system) instead of copying it, so the file appears whole or not at all."""
+    one file system) instead of copying it, so the file appears whole or not at all; the
+    S3 backend uploads it from its path, in parts, with its SHA-256 (`sha256`, when known)."""
+
+    sha256 = ""
 
     def temporary_file_path(self) -> str:
         return self.name
 
 
-def place(storage: Storage, path: Path, name: str) -> str:
+def place(storage: Storage, path: Path, name: str, *, sha256: str = "") -> str:
     """Save a complete local file under name (or a free name next to it); returns the name used."""
     with open(path, "rb") as handle:
-        return storage.save(name, _LocalFile(handle, name=str(path)))
+        local = _LocalFile(handle, name=str(path))
+        local.sha256 = sha256
+        return storage.save(name, local)
 
 
 @dataclass(frozen=True)
@@ -268,6 +288,7 @@ class StoredVideo:
     video: str
     poster: str
     info: VideoInfo
+    sha256: str = ""  # of the video, computed as it was downloaded
 
 
 def store_result(
@@ -291,13 +312,20 @@ def store_result(
     directory.mkdir(parents=True, exist_ok=True)
     video_tmp, poster_tmp = directory / f"{tmp_name}.mp4.part", directory / f"{tmp_name}.jpg.part"
     try:
-        fetch(url, video_tmp, guard=guard, max_bytes=max_bytes or settings.STUDIO_MAX_VIDEO_BYTES)
+        digest = hashlib.sha256()
+        fetch(
+            url,
+            video_tmp,
+            guard=guard,
+            max_bytes=max_bytes or settings.STUDIO_MAX_VIDEO_BYTES,
+            digest=digest,
+        )
         info = probe(video_tmp)
         make_poster(video_tmp, poster_tmp)
         # The poster first: a video in storage means the work is done.
         poster = place(storage, poster_tmp, poster_name)
         try:
-            video = place(storage, video_tmp, video_name)
+            video = place(storage, video_tmp, video_name, sha256=digest.hexdigest())
         except BaseException:
             storage.delete(poster)
             raise
@@ -313,7 +341,7 @@ def store_result(
         info.duration,
         time.monotonic() - started,
     )
-    return StoredVideo(video=video, poster=poster, info=info)
+    return StoredVideo(video=video, poster=poster, info=info, sha256=digest.hexdigest())
 
 
 def clean_tmp(storage: Storage, *, keep: Callable[[str], bool]) -> int:
