@@ -404,6 +404,38 @@ def test_comment_markers_sit_at_their_moment_and_open_their_comment(page, alice,
     assert messages == []
 
 
+def test_drag_the_scrubber_and_go_full_screen(page, alice, landscape):
+    messages = collect_console(page)
+    page.add_init_script(
+        "window.__ready = []; document.addEventListener('studio:player-ready', e => window.__ready.push("
+        "[e.detail.fps, e.detail.video.id]))"
+    )
+    sign_in(page, "alice@example.org")
+    open_player(page, landscape)
+    assert page.evaluate("window.__ready") == [[FPS, "player"]]
+    track = page.locator(".player-track").bounding_box()
+    y = track["y"] + track["height"] / 2
+    page.mouse.move(track["x"] + track["width"] * 0.1, y)
+    page.mouse.down()
+    page.mouse.move(track["x"] + track["width"] * 0.35, y, steps=4)
+    page.mouse.move(track["x"] + track["width"] * 0.6, y, steps=4)
+    page.mouse.up()
+    wait_until(page, "!StudioPlayer.video.seeking")
+    assert abs(current_time(page) - 3.0) < 0.1
+    assert page.evaluate("StudioPlayer.video.paused")
+
+    page.get_by_role("button", name="Full screen").click()
+    wait_until(page, "document.fullscreenElement === document.querySelector('[data-player]')")
+    expect(page.get_by_role("button", name="Exit full screen")).to_be_visible()
+    g = page.evaluate(GEOMETRY)
+    assert inside(g["frame"], g["stage"]) and g["bar"]["b"] <= g["viewport"][1] + 0.5
+    for side in ("l", "t", "w", "h"):
+        assert abs(g["overlay"][side] - g["frame"][side]) < 1.0, side
+    press(page, "f")
+    wait_until(page, "!document.fullscreenElement")
+    assert messages == []
+
+
 def test_a_phone_plays_with_a_tap_and_scrubs_with_a_thumb(
     browser, live_server, team_a, alice, studio_on_demo_provider
 ):
@@ -430,6 +462,12 @@ def test_a_phone_plays_with_a_tap_and_scrubs_with_a_thumb(
         for name in ("Play", "Previous frame", "Next frame", "Full screen", "Mute"):
             button = page.get_by_role("button", name=name, exact=True).bounding_box()
             assert button["width"] >= 40 and button["height"] >= 40, name
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        # Marks add a chip to the bar; the bar wraps instead of pushing the page sideways.
+        page.get_by_role("button", name="Mark in").tap()
+        page.evaluate("StudioPlayer.seek(4)")
+        page.get_by_role("button", name="Mark out").tap()
+        expect(page.get_by_role("button", name="Clear in and out marks")).to_be_visible()
         assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
         assert messages == []
     finally:

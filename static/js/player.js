@@ -132,7 +132,7 @@
     video.controls = false;
     video.removeAttribute("controls");
     bar.hidden = false;
-    root.classList.add("is-enhanced", "is-paused");
+    root.classList.add("is-enhanced", "is-paused", "is-fresh");
 
     function duration() {
       var d = video.duration;
@@ -767,6 +767,7 @@
       render();
     });
     video.addEventListener("play", function () {
+      root.classList.remove("is-fresh");
       renderState();
       startTicking();
     });
@@ -797,6 +798,7 @@
       emit("studio:player-time", { time: video.currentTime });
     });
     video.addEventListener("seeked", function () {
+      root.classList.remove("is-fresh");
       render();
       emit("studio:player-time", { time: video.currentTime });
       // Backwards: the next step once this frame is on screen.
