@@ -532,3 +532,55 @@ def test_a_dry_run_copies_nothing(on_the_folder, team_a, alice):
     make_ready_generation(team_a, alice)
     assert "Done: 2 to copy;" in run_movefiles("--to", "s3", "--dry-run")
     assert on_the_folder.keys() == []
+
+
+# --- In a real browser: the player plays and seeks from the bucket under the CSP -----
+
+SHOTS = Path("/work/notes/shots-s3")
+
+
+def _wait_until(page, expression: str, timeout: float = 20.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        time.sleep(0.05)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("mode", ["presigned", "proxy"])
+def test_the_player_plays_and_seeks_from_the_bucket_with_a_clean_console(mode, s3, stored, page, settings):
+    from tests.conftest import sign_in
+
+    if mode == "proxy":
+        settings.STUDIO_MEDIA_REDIRECT, settings.STUDIO_S3_PROXY = False, True
+    messages: list[str] = []
+    page.on(
+        "console",
+        lambda m: messages.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None,
+    )
+    page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
+    from_bucket: list[int] = []
+    page.on("response", lambda r: from_bucket.append(r.status) if r.url.startswith(s3.endpoint_url) else None)
+
+    sign_in(page, "alice@example.org")
+    page.goto("/")
+    _wait_until(
+        page, "[...document.querySelectorAll('img.gcard-poster')].some(i => i.complete && i.naturalWidth > 0)"
+    )
+    page.goto(f"/videos/{stored.code}/")
+    _wait_until(page, "document.getElementById('player').readyState >= 1")
+    page.evaluate("const v = document.getElementById('player'); v.muted = true; v.play()")
+    _wait_until(page, "document.getElementById('player').currentTime > 0.2")
+    page.evaluate("const v = document.getElementById('player'); v.pause(); v.currentTime = 2.0")
+    _wait_until(page, "!document.getElementById('player').seeking")
+    assert abs(page.evaluate("document.getElementById('player').currentTime") - 2.0) < 0.05
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"player-{mode}.png"))
+    if mode == "presigned":
+        assert from_bucket and all(status in (200, 206) for status in from_bucket)
+    else:
+        assert from_bucket == []  # every byte came through the studio
+    assert messages == []
