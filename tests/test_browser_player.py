@@ -436,6 +436,13 @@ def test_drag_the_scrubber_and_go_full_screen(page, alice, landscape):
     assert messages == []
 
 
+def test_a_file_that_does_not_load_says_so(page, alice, landscape):
+    sign_in(page, "alice@example.org")
+    page.route("**/video.mp4", lambda route: route.abort())
+    page.goto(f"/videos/{landscape.code}/")
+    expect(page.get_by_role("alert")).to_contain_text("This video could not be played")
+
+
 def test_a_phone_plays_with_a_tap_and_scrubs_with_a_thumb(
     browser, live_server, team_a, alice, studio_on_demo_provider
 ):

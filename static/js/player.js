@@ -106,6 +106,7 @@
     var fullButton = root.querySelector("[data-player-fullscreen]");
     var help = root.querySelector("[data-player-help]");
     var hud = root.querySelector("[data-player-hud]");
+    var problem = root.querySelector("[data-player-error]");
 
     var fps = parseFloat(root.getAttribute("data-fps"));
     if (!(fps > 0 && fps < 1000)) fps = 24;
@@ -803,6 +804,32 @@
       emit("studio:player-time", { time: video.currentTime });
       // Backwards: the next step once this frame is on screen.
       if (reversing) requestAnimationFrame(stepBack);
+    });
+    // A file link that stopped working (a presigned link that expired while the page stayed
+    // open, a dropped connection) is asked for again once, from where it was.
+    var retried = false;
+    var resumeAt = null;
+    video.addEventListener("error", function () {
+      if (!retried && ready && video.getAttribute("src")) {
+        retried = true;
+        resumeAt = { time: video.currentTime, play: !video.paused };
+        video.load();
+        return;
+      }
+      root.classList.add("is-broken");
+      if (problem) problem.hidden = false;
+    });
+    video.addEventListener("loadeddata", function () {
+      if (!resumeAt) return;
+      var again = resumeAt;
+      resumeAt = null;
+      video.currentTime = again.time;
+      if (again.play) play();
+    });
+    video.addEventListener("playing", function () {
+      retried = false;
+      if (problem) problem.hidden = true;
+      root.classList.remove("is-broken");
     });
     video.addEventListener("progress", renderBuffered);
     video.addEventListener("ratechange", renderRate);
