@@ -436,11 +436,16 @@ def test_drag_the_scrubber_and_go_full_screen(page, alice, landscape):
     assert messages == []
 
 
-def test_a_file_that_does_not_load_says_so(page, alice, landscape):
+def test_a_file_that_does_not_play_says_so(page, alice, landscape):
+    messages = collect_console(page)
     sign_in(page, "alice@example.org")
-    page.route("**/video.mp4", lambda route: route.abort())
+    # Not a video: the browser cannot decode it, the second try neither.
+    page.route(
+        "**/video.mp4", lambda route: route.fulfill(status=200, content_type="video/mp4", body=b"not a video")
+    )
     page.goto(f"/videos/{landscape.code}/")
     expect(page.get_by_role("alert")).to_contain_text("This video could not be played")
+    assert messages == []
 
 
 def test_a_phone_plays_with_a_tap_and_scrubs_with_a_thumb(
