@@ -124,11 +124,11 @@ def test_the_status_box_is_404_for_another_team(charlie_client, team_a, alice):
 
 
 def test_versions_link_parent_and_children(alice_client, team_a, alice, ready):
-    child = make_generation(team_a, alice, parent=ready)
+    child = make_generation(team_a, alice, parent=ready, lineage=ready.lineage, derivation="regenerated")
     html = alice_client.get(detail_url(ready)).content.decode()
-    assert detail_url(child) in html and "New version" in html
+    assert detail_url(child) in html and "v1, this one" in html
     html = alice_client.get(detail_url(child)).content.decode()
-    assert detail_url(ready) in html and "Regenerated from" in html
+    assert detail_url(ready) in html and "Regenerated from v1" in html
 
 
 # --- Favourite --------------------------------------------------------------------

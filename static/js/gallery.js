@@ -86,6 +86,97 @@
   });
   watchCards(document);
 
+  // Stacks: the gallery shows one card per video, its newest version. A card
+  // that arrives (a new version on top, a page further down) replaces any
+  // card of the same lineage already on screen that the refresh did not
+  // report (one far from the viewport).
+  function oneCardPerStack(root) {
+    if (!root.querySelectorAll) return;
+    var cards = root.matches && root.matches("article.gcard") ? [root] : root.querySelectorAll("article.gcard");
+    Array.prototype.forEach.call(cards, function (card) {
+      var lineage = card.getAttribute("data-lineage");
+      if (!lineage || !card.closest("#gallery-grid")) return;
+      document.querySelectorAll('#gallery-grid article.gcard[data-lineage="' + lineage + '"]').forEach(function (other) {
+        if (other !== card) other.remove();
+      });
+    });
+  }
+  document.addEventListener("htmx:load", function (event) {
+    oneCardPerStack(event.target);
+  });
+
+  // Compare: "Compare two…" shows a checkbox on every card; with two picked,
+  // the Compare link opens them side by side. The picks are codes kept here,
+  // so they survive cards being swapped by the live refresh or new filters.
+  var comparing = false;
+  var picks = [];
+
+  function say(text) {
+    document.dispatchEvent(new CustomEvent("studio:announce", { detail: text }));
+  }
+
+  function drawPicks() {
+    var results = document.getElementById("gallery-results");
+    if (!results) return;
+    results.classList.toggle("is-comparing", comparing);
+    var toggle = results.querySelector("[data-compare-toggle]");
+    var note = results.querySelector("[data-compare-note]");
+    var go = results.querySelector("[data-compare-go]");
+    var bar = results.querySelector("[data-compare-bar]");
+    if (toggle) {
+      toggle.setAttribute("aria-pressed", String(comparing));
+      toggle.textContent = comparing ? "Cancel" : "Compare two…";
+    }
+    results.querySelectorAll("input[data-compare-pick]").forEach(function (box) {
+      var picked = picks.indexOf(box.value) !== -1;
+      box.checked = picked;
+      box.disabled = !picked && picks.length >= 2;
+      box.closest("article.gcard").classList.toggle("is-picked", picked);
+    });
+    if (note) {
+      note.hidden = !comparing;
+      note.textContent = picks.length === 0 ? "Pick two videos" : picks.length === 1 ? "Pick one more" : "Two picked";
+    }
+    if (go && bar) {
+      go.hidden = !comparing || picks.length !== 2;
+      if (picks.length === 2) go.href = bar.getAttribute("data-compare-url") + "?a=" + picks[0] + "&b=" + picks[1];
+    }
+  }
+
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest && event.target.closest("[data-compare-toggle]");
+    if (toggle) {
+      comparing = !comparing;
+      if (!comparing) picks = [];
+      drawPicks();
+      say(comparing ? "Compare: pick two videos" : "Compare cancelled");
+      return;
+    }
+    // While comparing, a click on a card's picture picks it instead of opening it.
+    var media = comparing && event.target.closest && event.target.closest("#gallery-grid .gcard-media");
+    if (media) {
+      var box = media.closest("article.gcard").querySelector("input[data-compare-pick]");
+      if (box && !box.disabled) {
+        event.preventDefault();
+        box.checked = !box.checked;
+        box.dispatchEvent(new Event("change", { bubbles: true }));
+      }
+    }
+  });
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!box.matches || !box.matches("input[data-compare-pick]")) return;
+    picks = picks.filter(function (code) { return code !== box.value; });
+    if (box.checked) picks.push(box.value);
+    drawPicks();
+    say(picks.length === 2 ? "Two videos picked: Compare is ready" : picks.length === 1 ? "One video picked, pick one more" : "No video picked");
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    // A picked card that left the gallery (deleted, filtered out) is no longer picked.
+    picks = picks.filter(function (code) { return document.getElementById("card-" + code); });
+    drawPicks();
+  });
+
   // Nobody is looking at a hidden tab: skip the refresh until it is shown,
   // then ask at once.
   document.addEventListener("htmx:beforeRequest", function (event) {

@@ -12,6 +12,12 @@ The gallery must open fast with tens of thousands of generations, so:
   changed, and nothing had to announce it. Otherwise it asks about the cards
   on screen (in-flight ones by status and progress, finished ones near the
   viewport by `updated`) and about cards newer than the newest one shown.
+
+Versions are stacked: a video regenerated or remixed shares its `lineage` with
+the versions made from it, and the gallery shows one card per lineage, the
+newest version that matches the filters, with the number of versions in the
+lineage. Both are correlated subqueries over the (lineage, created, id) index
+(newest_of_lineage, and the count in annotated()), so stacking adds no query.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ CARD_FIELDS = (
     "compiled_prompt",
     "duration",
     "aspect_ratio",
+    "lineage",
     "author__first_name",
     "author__last_name",
     "author__email",
@@ -134,8 +141,36 @@ def annotated(rows: QuerySet[Generation], user: User) -> QuerySet[Generation]:
         .annotate(
             comment_count=Coalesce(Subquery(comments, output_field=IntegerField()), Value(0)),
             is_favourite=Exists(Favourite.objects.filter(generation=OuterRef("pk"), user=user)),
+            version_count=version_count(),
         )
     )
+
+
+def version_count() -> Subquery:
+    """How many versions the row's lineage has (itself included), whatever the filters."""
+    return Subquery(
+        Generation.objects.filter(lineage=OuterRef("lineage"))
+        .order_by()
+        .values("lineage")
+        .annotate(count=Count("pk"))
+        .values("count"),
+        output_field=IntegerField(),
+    )
+
+
+def newest_of_lineage(filters: Filters, user: User) -> Q:
+    """The row is the newest version of its lineage that matches the filters: the one its stack shows.
+
+    A NOT EXISTS over the (lineage, created, id) index: for the many rows that
+    are their lineage's only version it is one index probe that finds nothing.
+    Versions newer than the row must match the filters too, so a filtered
+    gallery shows each stack's newest matching version (Approved shows the
+    approved take even when a newer one is still in review).
+    """
+    newer = Generation.objects.filter(lineage=OuterRef("lineage"), created__gte=OuterRef("created")).filter(
+        Q(created__gt=OuterRef("created")) | Q(pk__gt=OuterRef("pk"))
+    )
+    return ~Q(Exists(newer.filter(matching(filters, user))))
 
 
 def matching(filters: Filters, user: User) -> Q:
@@ -167,7 +202,8 @@ def matching(filters: Filters, user: User) -> Q:
 
 
 def apply_filters(queryset: QuerySet[Generation], filters: Filters, user: User) -> QuerySet[Generation]:
-    return queryset.filter(matching(filters, user))
+    """The rows that match, one per stack (the newest matching version of each lineage)."""
+    return queryset.filter(matching(filters, user) & newest_of_lineage(filters, user))
 
 
 def by_code(codes: list[str] | list[uuid.UUID]) -> QuerySet[Generation]:
@@ -257,6 +293,17 @@ def card_version(updated: dt.datetime | None) -> str:
     return token or "0"
 
 
+def card_token(updated: dt.datetime | None, versions: int) -> str:
+    """What a finished card sends as its version: its `updated`, and the size of its stack if it has one.
+
+    A new version of a video does not move the older versions' rows, yet
+    their stack's count changed: a stacked card's token carries the count, so
+    the live refresh sees it as changed (a single card's token is its version alone).
+    """
+    version = card_version(updated)
+    return version if versions <= 1 else f"{version}-{versions}"
+
+
 def _from_version(token: str) -> dt.datetime | None:
     try:
         return _EPOCH + dt.timedelta(microseconds=int(token[:16], 36))
@@ -301,7 +348,7 @@ def parse_seen(values: list[str]) -> dict[str, str]:
     for value in values[:MAX_SEEN]:
         code, _, version = value.partition(".")
         try:
-            seen[str(uuid.UUID(code))] = version[:16]
+            seen[str(uuid.UUID(code))] = version[:24]
         except ValueError:
             continue
     return seen
@@ -340,27 +387,32 @@ def gallery_changes(
     states: dict = {}
     if watched or seen:
         on_screen = by_code({*watched, *seen}).annotate(
-            matches=ExpressionWrapper(matching(filters, user), output_field=BooleanField())
+            matches=ExpressionWrapper(matching(filters, user), output_field=BooleanField()),
+            newest=ExpressionWrapper(newest_of_lineage(filters, user), output_field=BooleanField()),
+            stack_size=version_count(),
         )
+        columns = ("code", "team_id", "status", "progress", "updated", "created", "pk")
         states = {
-            str(code): (code, status, progress, updated, (created, pk), matches)
-            for code, team_id, status, progress, updated, created, pk, matches in on_screen.values_list(
-                "code", "team_id", "status", "progress", "updated", "created", "pk", "matches"
-            )
+            str(row["code"]): row
+            for row in on_screen.values(*columns, "matches", "newest", "stack_size")
             # Another team's codes are simply not found: they come back as
             # deletes of what the client sent, never as cards.
-            if team_id == team.pk
+            if row["team_id"] == team.pk
         }
         for code in {**watched, **seen}:
             if code not in states:
                 gone_codes.append(code)  # deleted since the page was drawn
                 continue
-            uuid_code, status, progress, updated, _, matches = states[code]
-            if (code in watched and watched[code] != (status, progress)) or (
-                code in seen and seen[code] != card_version(updated)
+            row = states[code]
+            if not row["newest"]:
+                # A newer version of it that matches the filters exists: its stack
+                # shows that one (a new card, or one already on screen) instead.
+                gone_codes.append(code)
+            elif (code in watched and watched[code] != (row["status"], row["progress"])) or (
+                code in seen and seen[code] != card_token(row["updated"], row["stack_size"])
             ):
-                if matches:
-                    changed_codes.append(uuid_code)
+                if row["matches"]:
+                    changed_codes.append(row["code"])
                 else:  # it changed and no longer matches the filters: it leaves the screen
                     gone_codes.append(code)
 
@@ -396,10 +448,17 @@ def _appeared(
     older card on screen; returned as (that card's code, the cards to put
     before it, newest first). Elsewhere nothing is known of what the page shows.
     """
-    if not filters.active or filters.sort == "oldest":
+    # Without filters an older card can only start to show when the newer
+    # version its stack showed went away (deleted, or filtered out).
+    if not (filters.active or gone) or filters.sort == "oldest":
         return []
     anchors = sorted(
-        ((states[code][4], code) for code in seen if code in states and code not in gone), reverse=True
+        (
+            ((states[code]["created"], states[code]["pk"]), code)
+            for code in seen
+            if code in states and code not in gone
+        ),
+        reverse=True,
     )
     if len(anchors) < 2:
         return []
@@ -408,7 +467,7 @@ def _appeared(
         apply_filters(Generation.objects.filter(team=team), filters, user), newest, newest_first=True
     )
     between = _after(between, oldest, newest_first=False)
-    reported = {states[code][0] for code in states}
+    reported = {row["code"] for row in states.values()}
     missing = [
         pk
         for pk, code in between.order_by("-created", "-id").values_list("pk", "code")[:PAGE_SIZE]
@@ -421,6 +480,23 @@ def _appeared(
         before = next(code for position, code in anchors if position < (card.created, card.pk))
         groups.setdefault(before, []).append(card)
     return list(groups.items())
+
+
+def versions_of(generation: Generation) -> list[Generation]:
+    """Every version of a video (its lineage, the generation itself included), oldest first.
+
+    Each is numbered (`number`, from 1) and knows the number of the version it
+    was made from (`made_from`, None for the first or when that one was deleted),
+    and whether it is older than `generation` (`is_older`), for the compare links.
+    """
+    rows = Generation.objects.filter(team_id=generation.team_id, lineage=generation.lineage)
+    versions = list(rows.select_related("author").order_by("created", "id"))
+    numbers = {version.pk: number for number, version in enumerate(versions, start=1)}
+    for version in versions:
+        version.number = numbers[version.pk]
+        version.made_from = numbers.get(version.parent_id)
+        version.is_older = version.number < numbers.get(generation.pk, 0)
+    return versions
 
 
 def authors(team: Team) -> list[User]:

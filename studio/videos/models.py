@@ -47,6 +47,14 @@ class Status(models.TextChoices):
 IN_FLIGHT = (Status.QUEUED, Status.SUBMITTING, Status.PENDING, Status.PROCESSING, Status.DOWNLOADING)
 
 
+class Derivation(models.TextChoices):
+    """How a generation was made from its parent, if it has one."""
+
+    NEW = "", "New prompt"
+    REGENERATED = "regenerated", "Regenerated"
+    REMIXED = "remixed", "Remixed"
+
+
 class ReviewStatus(models.TextChoices):
     IN_REVIEW = "in_review", "In review"
     APPROVED = "approved", "Approved"
@@ -89,8 +97,15 @@ class Generation(models.Model):
     )
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(auto_now=True)
-    # "Regenerate" keeps a link to the generation it came from.
+    # "Regenerate" and "Remix" keep a link to the generation they came from, and say which it was.
     parent = models.ForeignKey("self", models.SET_NULL, null=True, blank=True, related_name="versions")
+    derivation = models.CharField(max_length=12, choices=Derivation.choices, blank=True, default="")
+    # The versions of one video: a random id shared by a generation and everything
+    # regenerated or remixed from it (or from them), set once on create (a new prompt
+    # draws a new one, a version copies its parent's). Not a foreign key: deleting the
+    # first version keeps the others together, and the gallery stacks a lineage with
+    # one indexed look-up per card instead of walking parents.
+    lineage = models.UUIDField(default=uuid.uuid4, editable=False)
 
     # What the person wrote and chose.
     prompt = models.TextField(help_text="The main prompt text, as typed.")
@@ -155,6 +170,8 @@ class Generation(models.Model):
             models.Index(fields=["team", "updated"], name="gen_team_updated"),
             models.Index(fields=["status", "next_poll_at"], name="gen_status_poll"),
             models.Index(fields=["task_id"], name="gen_task_id"),
+            # The gallery's stacks: "is there a newer version" and "how many versions" per card.
+            models.Index(fields=["lineage", "created", "id"], name="gen_lineage"),
         ]
 
     def __str__(self) -> str:

@@ -51,6 +51,7 @@ from studio.accounts.models import Team
 from studio.videos import keys, prompting, storage
 from studio.videos.evolink import MAX_BATCH, MODEL, EvolinkClient, EvolinkError, Task
 from studio.videos.models import (
+    Derivation,
     Generation,
     Status,
     file_storage,
@@ -89,11 +90,13 @@ def create_generation(
     author: User | None,
     draft: prompting.Draft,
     parent: Generation | None = None,
+    derivation: str = Derivation.REGENERATED,
 ) -> Generation:
     """Store a generation with everything chosen, and queue its submit after commit.
 
     The prompt stored (and later sent) is the draft's own compiled one: a
-    composer's form already compiled it to check its length.
+    composer's form already compiled it to check its length. With a parent
+    (regenerated or remixed from it), it is a new version in the parent's lineage.
     """
     parts = {key: (draft.parts.get(key) or "").strip() for key in prompting.PARTS}
     cost = estimate_for(draft.duration)
@@ -102,6 +105,8 @@ def create_generation(
         team=team,
         author=author,
         parent=parent,
+        derivation=derivation if parent else Derivation.NEW,
+        lineage=parent.lineage if parent else uuid.uuid4(),
         prompt=draft.prompt,
         parts={key: value for key, value in parts.items() if value},
         negatives=[key for key in prompting.NEGATIVES if key in draft.negatives],

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from studio.videos import keys, views
+from studio.videos import compare, keys, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,6 +15,7 @@ urlpatterns = [
     path("videos/<uuid:code>/delete/", views.generation_delete, name="generation_delete"),
     path("videos/<uuid:code>/task/", views.generation_task, name="generation_task"),
     path("videos/<uuid:code>/comments/", views.comment_add, name="comment_add"),
+    path("compare/", compare.compare, name="compare"),
     path("comments/<uuid:code>/", views.comment_detail, name="comment_detail"),
     path("comments/<uuid:code>/edit/", views.comment_edit, name="comment_edit"),
     path("comments/<uuid:code>/delete/", views.comment_delete, name="comment_delete"),

@@ -20,7 +20,7 @@ from studio.accounts.access import member_required, other_memberships, switch_te
 from studio.accounts.models import Membership
 from studio.videos import gallery, media, prompting, review, services
 from studio.videos.forms import ComposeForm, GalleryFilterForm, TaskIdForm
-from studio.videos.models import Comment, Favourite, Generation, ReviewStatus, Status
+from studio.videos.models import Comment, Derivation, Favourite, Generation, ReviewStatus, Status
 from studio.videos.review import CommentForm, ReviewForm
 
 log = logging.getLogger(__name__)
@@ -209,8 +209,7 @@ def _detail_context(request: HttpRequest, generation: Generation, allowed: Allow
             if generation.parts.get(key)
         ],
         "negatives": [prompting.NEGATIVE_LABELS.get(key, key) for key in generation.negatives],
-        "versions": generation.versions.select_related("author").order_by("-created"),
-        "parent": generation.parent,
+        "versions": gallery.versions_of(generation),
         **extra,
     }
 
@@ -443,23 +442,29 @@ def compose(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         _require_generate(request)
         form = ComposeForm(request.POST)
+        source = _remix_source(request)
         if not form.is_valid():
             template = "videos/compose_form.html" if request.htmx else "videos/compose.html"
-            return render(request, template, _compose_context(request, form))
+            return render(request, template, _compose_context(request, form, remix_of=source))
         generation = services.create_generation(
-            team=request.team, author=request.user, draft=form.cleaned_draft
+            team=request.team,
+            author=request.user,
+            draft=form.cleaned_draft,
+            parent=source,
+            derivation=Derivation.REMIXED,
         )
         if not request.htmx:
             return redirect(f"{request.path}?sent={generation.code}")
         # The form keeps every value (people iterate on a prompt); the list
         # of recent generations is swapped out of band with the new one on top.
         form = ComposeForm(initial=form.cleaned_data)
-        context = _compose_context(request, form, sent=generation, recent_oob=True)
+        context = _compose_context(request, form, sent=generation, recent_oob=True, remix_of=source)
         return render(request, "videos/compose_form.html", context)
 
-    if source := request.GET.get("from"):
-        generation, _ = _get_generation_for_user(request, source)
-        form = ComposeForm.from_generation(generation)
+    source = None
+    if code := request.GET.get("from"):
+        source, _ = _get_generation_for_user(request, code)
+        form = ComposeForm.from_generation(source)
     else:
         form = ComposeForm()
     sent = None
@@ -468,7 +473,20 @@ def compose(request: HttpRequest) -> HttpResponse:
             sent, _ = _get_generation_for_user(request, sent_code)
         except Http404:
             sent = None
-    return render(request, "videos/compose.html", _compose_context(request, form, sent=sent))
+    return render(request, "videos/compose.html", _compose_context(request, form, sent=sent, remix_of=source))
+
+
+def _remix_source(request: HttpRequest) -> Generation | None:
+    """The generation a composer opened with Remix was filled from (its hidden remix_of), if still the team's.
+
+    What is generated from it is a new version of it, in its lineage; a source
+    deleted meanwhile (or a code that is not the team's) makes a new video instead.
+    """
+    try:
+        source, _ = _get_generation_for_user(request, request.POST.get("remix_of", ""))
+    except Http404:
+        return None
+    return source
 
 
 @member_required

@@ -43,8 +43,14 @@ def clock(seconds: float | None) -> str:
 
 @register.filter
 def card_version(updated) -> str:
-    """What a finished card sends to the live refresh: see gallery.card_version."""
+    """The token of an `updated`: see gallery.card_version."""
     return gallery.card_version(updated)
+
+
+@register.filter
+def card_token(generation: Generation) -> str:
+    """What a finished card sends to the live refresh: see gallery.card_token."""
+    return gallery.card_token(generation.updated, generation.version_count)
 
 
 @register.filter
@@ -104,6 +110,8 @@ def card_cache_key(
         generation.progress,
         generation.review_status,
         generation.comment_count,
+        generation.version_count,
+        generation.lineage,
         generation.is_favourite,
         generation.compiled_prompt,
         generation.error_message,
