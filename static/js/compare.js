@@ -218,6 +218,12 @@
       setRate: setRate,
       soundFrom: soundFrom,
       on: function (name, fn) { listeners[name].push(fn); },
+      // Says the time again (a page binding its controls after the metadata arrived).
+      refresh: function () {
+        chooseLeader();
+        emit("time", now(), duration());
+        emit("state", playing);
+      },
     };
   }
 
@@ -253,10 +259,12 @@
       stage.style.gridTemplateColumns = "";
       stage.style.gridTemplateRows = "";
       if (root.getAttribute("data-mode") === "wipe") return;
+      // minmax(0, …): a track never grows to a video's own pixel size.
+      var track = function (share) { return "minmax(0, " + share.toFixed(3) + "fr)"; };
       if (wide) {
-        stage.style.gridTemplateColumns = aspects.map(function (a) { return a.toFixed(3) + "fr"; }).join(" ");
+        stage.style.gridTemplateColumns = aspects.map(track).join(" ");
       } else {
-        stage.style.gridTemplateRows = aspects.map(function (a) { return (1 / a).toFixed(3) + "fr"; }).join(" ");
+        stage.style.gridTemplateRows = aspects.map(function (a) { return track(1 / a); }).join(" ");
       }
     }
 
@@ -361,6 +369,7 @@
       sound.addEventListener("change", function () { sync.soundFrom(parseInt(sound.value, 10)); });
       sync.soundFrom(parseInt(sound.value, 10));
     }
+    sync.refresh();
     // A click on a video plays or pauses both (not in wipe mode: there it moves the wipe).
     videos.forEach(function (video) {
       video.addEventListener("click", function () {
