@@ -5,16 +5,18 @@
 // its own, so any page can drive a few takes with it. One video is the leader
 // (the longest: its clock covers every other); while playing, each follower is
 // checked on every animation frame: more than a frame off and it is moved
-// there (aimed a little ahead, by what its last seek took), less and its
-// playbackRate is nudged by up to 5% to close the gap without a jump. A
+// there (currentTime set, aimed a little ahead by what its last correction
+// missed by: a busy machine seeks and restarts slower), less and its
+// playbackRate is nudged by up to 10% to close the gap without a jump. A
 // follower shorter than the leader rests on its last frame until the clock
-// comes back within it. Nothing here is inline: the CSP forbids it, so the
+// comes back within it; while the leader waits for data, followers wait too. Nothing here is inline: the CSP forbids it, so the
 // page's markup is found by data-* attributes and styled through CSSOM.
 (function () {
   "use strict";
 
-  var MAX_NUDGE = 0.05; // the most a follower's rate is bent to catch up
-  var MAX_LEAD = 0.5; // the most a correcting seek aims ahead, in seconds
+  var MAX_NUDGE = 0.1; // the most a follower's rate is bent to catch up
+  var MAX_LEAD = 0.1; // the most a correcting seek aims ahead, in seconds (it reads as drift while it seeks)
+  var SETTLE_MS = 400; // after a correcting seek, only the rate is bent for this long
 
   function lengthOf(video) {
     return isFinite(video.duration) && video.duration > 0 ? video.duration : 0;
@@ -43,9 +45,10 @@
     var playing = false;
     var leader = videos[0];
     var tick = 0;
+    var heldAt = -1; // the leader's time when play was pressed, until its clock moves
     var listeners = { time: [], state: [] };
-    var seekStarted = new Map();
-    var seekCost = new Map();
+    var lead = new Map(); // per follower: how far ahead a correcting seek aims, learnt
+    var corrections = new Map(); // per follower: the last correcting seek, {target, at}
 
     function emit(name) {
       var args = Array.prototype.slice.call(arguments, 1);
@@ -72,8 +75,8 @@
       var end = lengthOf(video);
       var target = end ? Math.min(time, end) : time;
       if (Math.abs(video.currentTime - target) < 1e-4) return;
-      seekStarted.set(video, performance.now());
       video.currentTime = target;
+      return target;
     }
 
     // One follower against the leader's clock.
@@ -91,20 +94,29 @@
         return;
       }
       if (video.seeking) return; // a correction is on its way
-      if (leader.seeking || leader.readyState < 3) {
-        // The clock itself is waiting for data: hold, or a follower runs ahead.
+      if (leader.seeking || leader.readyState < 3 || !leader.played.length || leader.currentTime === heldAt) {
+        // The clock itself is waiting (for data, or to start): hold, or a follower runs ahead.
         if (!video.paused) video.pause();
         return;
       }
+      heldAt = -1;
       if (video.paused) quietly(video.play());
       var drift = video.currentTime - time;
-      if (Math.abs(drift) > frame) {
-        var lead = Math.min(MAX_LEAD, (seekCost.get(video) || 0.05) * rate);
+      var jump = corrections.get(video);
+      if (jump && video.currentTime > jump.target + 1e-3) {
+        // Moving again after a correction: what is left is what the aim missed by, so
+        // the next aim learns from it (a busy machine seeks and restarts slower).
+        lead.set(video, Math.max(0, Math.min(MAX_LEAD, (lead.get(video) || 0) - drift)));
+        corrections.delete(video);
+      }
+      var settling = jump && performance.now() - jump.at < SETTLE_MS;
+      if (Math.abs(drift) > frame && !settling) {
         video.playbackRate = rate;
-        place(video, time + lead);
+        var target = place(video, time + (lead.get(video) || 0) * rate);
+        if (target !== undefined) corrections.set(video, { target: target, at: performance.now() });
       } else {
-        // Within a frame: bend the rate so the gap closes over about a second.
-        var nudge = Math.max(-MAX_NUDGE, Math.min(MAX_NUDGE, -drift));
+        // Within a frame (or just corrected): bend the rate so the gap closes in about half a second.
+        var nudge = Math.max(-MAX_NUDGE, Math.min(MAX_NUDGE, -2 * drift));
         video.playbackRate = rate * (1 + nudge);
       }
     }
@@ -128,11 +140,10 @@
       if (playing) return;
       if (duration() && now() >= duration() - frame / 2) seek(0);
       playing = true;
+      // Followers start once the leader's clock moves (an unmuted video can take a while to).
+      heldAt = now();
       videos.forEach(function (video) { video.playbackRate = rate; });
       var started = leader.play();
-      videos.forEach(function (video) {
-        if (video !== leader && now() < lengthOf(video)) quietly(video.play());
-      });
       if (started && started.catch) {
         started.catch(function () {
           // Refused (a browser that wants a gesture first): stay paused, say so.
@@ -185,12 +196,6 @@
         emit("time", now(), duration());
       });
       video.addEventListener("seeked", function () {
-        var started = seekStarted.get(video);
-        if (started !== undefined) {
-          var took = (performance.now() - started) / 1000;
-          seekCost.set(video, 0.5 * (seekCost.get(video) || took) + 0.5 * took);
-          seekStarted.delete(video);
-        }
         if (video === leader) emit("time", now(), duration());
       });
       video.addEventListener("timeupdate", function () {
