@@ -219,8 +219,14 @@ def check(shape: Shape, codes: list[str], result: Result, *, killed_at: float | 
         problems.append(f"submitted twice (more than one provider task): {submitted_twice}")
     if set(tasks_per_key) != set(codes):
         problems.append("provider tasks for unknown keys, or generations never submitted")
-    if downloads.keys() - {1}:
-        problems.append(f"provider results downloaded other than once: {dict(downloads)}")
+    # A result is fetched once, unless the machine that fetched it died before storing it.
+    fetched: Counter[str] = Counter(
+        r.task_ids[0] for r in shape.reads if r.kind == "download" and r.machine != result.killed
+    )
+    if not_fetched := [t["id"] for t in ledger["tasks"] if not t["downloads"]]:
+        problems.append(f"provider results never fetched: {len(not_fetched)}")
+    if twice := {task_id: n for task_id, n in fetched.items() if n > 1}:
+        problems.append(f"provider results fetched twice by live machines: {len(twice)}")
 
     overlaps, across = overlapping_reads(shape.reads)
     if overlaps:
@@ -230,9 +236,9 @@ def check(shape: Shape, codes: list[str], result: Result, *, killed_at: float | 
     for read in shape.reads:
         if read.kind == "create":
             creates_by[read.machine] += 1
-        else:
+        elif read.kind in ("poll", "batch"):
             per_machine[read.machine] += len(read.task_ids)
-    requests_by = Counter(read.machine for read in shape.reads if read.kind != "create")
+    requests_by = Counter(read.machine for read in shape.reads if read.kind in ("poll", "batch"))
     if result.machines > 1 and len(per_machine) < result.machines:
         problems.append(f"polls did not spread over the machines: {dict(per_machine)}")
     if killed_at is not None:
@@ -252,6 +258,7 @@ def check(shape: Shape, codes: list[str], result: Result, *, killed_at: float | 
             "task reads by machine": dict(sorted(per_machine.items())),
             "read requests by machine": dict(sorted(requests_by.items())),
             "creates by machine": dict(sorted(creates_by.items())),
+            "results fetched per task": dict(sorted(downloads.items())),
         }
     )
 
@@ -311,7 +318,8 @@ def run(name: str, args: argparse.Namespace) -> Result:
 
             killed_at = None
             if name == "kill":
-                killed_at = kill_midway(shape, len(codes), result)
+                killed_at = kill_midway(shape, person, codes, result, mode=args.kill_mode)
+            result.generations = len(codes)
             remaining = args.timeout - (time.monotonic() - began)
             waited = wait_until_settled(shape, len(codes), timeout=max(1.0, remaining))
             if waited is not None:
@@ -327,38 +335,61 @@ def run(name: str, args: argparse.Namespace) -> Result:
     return result
 
 
-def kill_midway(shape: Shape, count: int, result: Result) -> float:
-    """Once a third are ready, SIGKILL machine B while one of its provider reads is under way.
+def kill_midway(shape: Shape, person: Person, codes: list[str], result: Result, *, mode: str) -> float:
+    """SIGKILL machine B (qcluster and sweeper at once) in the middle of its work.
 
-    B's door holds that read's answer until B is dead, so the kill lands mid-poll
-    for certain: the rows B's pass claimed must wait for their claims to lapse.
+    mode "poll": once a third of the generations reached the provider, at B's next
+    provider read, whose answer B's door holds until B is dead: the kill lands
+    mid-poll for certain, and the rows B's pass claimed wait for their claims to
+    lapse (90 s) before A takes them (and rows it was storing, the download claim's
+    170 s). mode "create": once all are ready, more generations are made and B is killed while the provider holds the answer of
+    one of its creates (the task exists, B never hears of it): A must send that
+    create again with the same key and adopt the task, not make a second one.
     """
     victim = shape.machines[-1]
-    third = max(1, count // 3)
-    wait_until_settled_or(shape, lambda now: now["ready"] >= third)
-    caught = threading.Event()
-    release = threading.Event()
+    caught, release = threading.Event(), threading.Event()
+    wanted = ("poll", "batch") if mode == "poll" else ("create",)
 
     def hold(read_kind: str) -> None:
-        if read_kind in ("poll", "batch") and not caught.is_set():
+        if read_kind in wanted and not caught.is_set():
             caught.set()
             release.wait(30)
 
-    victim.door.hold = hold
-    during = "a provider read" if caught.wait(60) else "no read (none came within 60 s)"
+    if mode == "poll":
+        third = max(1, len(codes) // 3)
+        wait_until(
+            shape,
+            lambda now: sum(now[s] for s in ("pending", "processing", "downloading", *SETTLED)) >= third,
+        )
+        victim.door.hold = hold
+    else:
+        # B has polled, and is idle: what the kill leaves behind is the one create.
+        wait_until(shape, lambda now: now["ready"] >= len(codes))
+        victim.door.hold = hold
+        extra = len(codes) + 1
+        while not caught.is_set() and extra <= len(codes) + 20:
+            codes.append(person.generate(extra))
+            extra += 1
+            caught.wait(0.5)
+    during = f"one of its provider {mode}s" if caught.wait(60) else f"no {mode} (none came within 60 s)"
     victim.kill()
     killed_at = time.monotonic()
     victim.door.hold = None
     release.set()
+    now = statuses(shape)
     result.killed = victim.name
     result.figures["killed"] = (
-        f"machine {victim.name} (qcluster + sweep, SIGKILL) during {during}, {dict(statuses(shape))}"
+        f"machine {victim.name} (qcluster + sweep, SIGKILL) during {during}, at {dict(now)}"
     )
+    if now["ready"] >= len(codes):
+        result.problems.append("the kill came after every generation was ready")
+    if not caught.is_set():
+        result.problems.append(f"the kill did not land during a {mode}")
     print(f"[{result.name}] killed machine {victim.name} during {during}", flush=True)
     return killed_at
 
 
-def wait_until_settled_or(shape: Shape, condition, timeout: float = 600) -> None:
+def wait_until(shape: Shape, condition, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not condition(statuses(shape)):
         time.sleep(0.2)
@@ -389,6 +420,12 @@ def main() -> int:
     parser.add_argument("--web-workers", type=int, default=1, help="gunicorn workers per web process")
     parser.add_argument("--generation-seconds", type=float, default=6.0, help="how long the provider takes")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for all to settle")
+    parser.add_argument(
+        "--kill-mode",
+        choices=("poll", "create"),
+        default="poll",
+        help="kill machine B mid-poll or mid-create",
+    )
     parser.add_argument("--keep", action="store_true", help="keep each run's folder (logs)")
     args = parser.parse_args()
     results = [run(name, args) for name in (args.only or ("two", "one", "kill"))]

@@ -88,7 +88,9 @@ class Read:
     """One request a machine made to the provider, as the provider saw it."""
 
     machine: str
-    kind: str  # "create", "poll" (GET /v1/tasks/{id}) or "batch" (POST /v1/tasks/batch)
+    # "create", "poll" (GET /v1/tasks/{id}), "batch" (POST /v1/tasks/batch), "file" (a result
+    # download's request) or "download" (a result download that received every byte)
+    kind: str
     task_ids: tuple[str, ...]  # the tasks read; for a create, its idempotency key
     started: float
     ended: float
@@ -112,6 +114,19 @@ class RecordingHandler(DemoHandler):
 
     def _query(self, task_id: str) -> None:
         self._timed("poll", (task_id,), lambda: super(RecordingHandler, self)._query(task_id))
+
+    def _file(self, token: str) -> None:
+        task = self.server.find_file(token)
+        before = task.downloads if task else 0
+
+        def serve() -> None:
+            super(RecordingHandler, self)._file(token)
+
+        self._timed("file", (task.id,) if task else (), serve)
+        if task is not None and task.downloads > before:
+            self.server.note(
+                Read(self.server.machine, "download", (task.id,), time.monotonic(), time.monotonic())
+            )
 
     def _batch(self, raw: bytes) -> None:
         try:
@@ -186,9 +201,14 @@ class Part:
         return self.proc is not None and self.proc.poll() is None
 
     def signal(self, signum: int) -> None:
+        """SIGKILL to the whole group; any other signal to the leader, which stops its own children
+        (django-q2's cluster, sent SIGTERM all at once, waits out its 30 s grace)."""
         if self.proc is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signum)
+                if signum == signal.SIGKILL:
+                    os.killpg(self.proc.pid, signum)
+                else:
+                    self.proc.send_signal(signum)
 
     def kill(self) -> None:
         self.signal(signal.SIGKILL)
@@ -324,6 +344,7 @@ class Shape:
         self.url = ""
         self.bucket = ""
         self.s3_endpoint = ""
+        self.s3_public_port = free_port()
 
     # Paths
 
@@ -430,6 +451,11 @@ class Shape:
             "STUDIO_X_ACCEL_REDIRECT_PREFIX": X_ACCEL_PREFIX,
             "STUDIO_MEDIA_ROOT": str(self.media_root),
             "NGINX_ACCESS_LOG": str(self.log("nginx-access")),
+            "NGINX_S3_PORT": f"127.0.0.1:{self.s3_public_port}",
+            # Without S3 the bucket's endpoint has nothing behind it.
+            "STUDIO_S3_UPSTREAM": f"server {urlsplit(self.s3_endpoint).netloc};"
+            if self.s3_endpoint
+            else "server 127.0.0.1:9 down;",
         }
         # The http server's redirect names the port only: `listen` takes the address too.
         studio_conf = render_template(DEPLOY / "nginx" / "studio.conf.template", values)
@@ -495,6 +521,10 @@ class Shape:
             STUDIO_WORKERS="2",
             # Tiny clips: a killed download's claim (its deadline at the slowest rate) is short.
             STUDIO_MAX_VIDEO_MB="20",
+            # The provider is on loopback: a create whose answer is lost is known lost sooner
+            # (a submit's claim is these two and 5 s).
+            EVOLINK_CONNECT_TIMEOUT="5",
+            EVOLINK_READ_TIMEOUT="10",
         )
         # Known once nginx's port is: the public address, https (secure cookies, callbacks).
         https_port = o.https_port or free_port()
@@ -531,6 +561,8 @@ class Shape:
         self.s3_endpoint = f"http://127.0.0.1:{port}"
         self.bucket = f"studio-{self.run}"
         values = s3_environment(self.s3_endpoint, self.bucket)
+        # Browsers follow presigned links to the bucket through nginx, over TLS, as in docker-compose.yml.
+        values["STUDIO_S3_PUBLIC_ENDPOINT_URL"] = f"https://localhost:{self.s3_public_port}"
         self.s3 = boto3.client(
             "s3",
             endpoint_url=self.s3_endpoint,
