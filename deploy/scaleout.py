@@ -37,6 +37,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import string
 import subprocess
 import sys
@@ -360,6 +361,10 @@ class Shape:
     def cert(self) -> Path:
         return self.dir / "certs" / "studio.crt"
 
+    def tls(self) -> ssl.SSLContext:
+        """A client's TLS settings that trust this run's certificate (nginx's)."""
+        return ssl.create_default_context(cafile=str(self.cert))
+
     def log(self, name: str) -> Path:
         return self.dir / "logs" / f"{name}.log"
 
@@ -592,7 +597,7 @@ class Shape:
         import httpx
 
         deadline = time.monotonic() + 60
-        with httpx.Client(verify=str(self.cert), timeout=5) as client:
+        with httpx.Client(verify=self.tls(), timeout=5) as client:
             while True:
                 try:
                     # Each web process in turn, through nginx: both must answer.
