@@ -36,5 +36,11 @@ USER studio
 VOLUME ["/data"]
 EXPOSE 8000
 
+# The web server's /healthz (database, cache, storage, the last sweep's age). The worker
+# and sweeper containers run the same image without a web server: compose turns this off
+# for them (healthcheck: disable: true).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-m", "studio.ops.probe"]
+
 # Every gunicorn setting is in gunicorn.conf.py (STUDIO_BIND, STUDIO_WEB_WORKERS change it).
 CMD ["gunicorn", "--config", "gunicorn.conf.py"]

@@ -35,6 +35,11 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Rotating the secret key: put the new one in DJANGO_SECRET_KEY and the old one here
+# (comma-separated, newest first). Sessions, password-reset links, callback URLs already
+# given to the provider and team keys encrypted with the old key keep working; drop the
+# old key once `manage.py rotatekeys` has run and in-flight generations have finished.
+SECRET_KEY_FALLBACKS = env_list("STUDIO_SECRET_KEY_FALLBACKS", [])
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
 # The address people use to reach the studio. When it is https, cookies are
@@ -62,9 +67,12 @@ INSTALLED_APPS = [
     "axes",
     "studio.accounts",
     "studio.videos",
+    "studio.ops",
 ]
 
 MIDDLEWARE = [
+    # First: /healthz answers before the host check, the https redirect and the session.
+    "studio.ops.health.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before whitenoise, so that static files get the policies too.
     "studio.lib.middleware.SecurityHeadersMiddleware",
@@ -329,8 +337,22 @@ if env_bool("STUDIO_BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
 
+# Operations (studio.ops). /healthz fails when the sweeper's heartbeat is older than
+# this many seconds (0: the age is reported but never fails it). The sweeper runs the
+# housekeeping (expired sessions, old invitations and sign-in records, stale temporary
+# files) every STUDIO_HOUSEKEEPING_INTERVAL seconds, on one machine of many (0: never).
+STUDIO_HEALTH_SWEEP_MAX_AGE = env_int("STUDIO_HEALTH_SWEEP_MAX_AGE", 300, minimum=0)
+STUDIO_HOUSEKEEPING_INTERVAL = env_int("STUDIO_HOUSEKEEPING_INTERVAL", 3600, minimum=0)
+STUDIO_INVITATION_KEEP_DAYS = env_int("STUDIO_INVITATION_KEEP_DAYS", 30, minimum=0)
+STUDIO_ACCESS_LOG_KEEP_DAYS = env_int("STUDIO_ACCESS_LOG_KEEP_DAYS", 90, minimum=1)
+
 # Every handler redacts the secrets some paths carry (callback and invitation
 # tokens; see studio.lib.redact), Django's request and server loggers included.
+# STUDIO_LOG_FORMAT=json writes one JSON object per line (studio.lib.jsonlog) instead.
+STUDIO_LOG_FORMAT = env_str("STUDIO_LOG_FORMAT", "plain").lower()
+if STUDIO_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("STUDIO_LOG_FORMAT must be plain or json.")
+_JSON_LOGS = STUDIO_LOG_FORMAT == "json"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -342,12 +364,17 @@ LOGGING = {
             "format": "[{server_time}] {message}",
             "style": "{",
         },
+        "json": {"()": "studio.lib.jsonlog.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if _JSON_LOGS else "plain",
+            "filters": ["redact_secrets"],
+        },
         "django.server": {
             "class": "logging.StreamHandler",
-            "formatter": "django.server",
+            "formatter": "json" if _JSON_LOGS else "django.server",
             "filters": ["redact_secrets"],
         },
     },

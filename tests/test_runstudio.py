@@ -82,6 +82,12 @@ def test_runstudio_serves_the_studio_and_stops_everything_on_a_signal(tmp_path, 
         assert hook.status_code == 204
         assert httpx.get(f"http://127.0.0.1:{port}/invite/iNvItEtOkEn42/").status_code == 404
         assert httpx.get(f"http://127.0.0.1:{port}/signup/?invite=iNvItEtOkEn42").status_code == 200
+        # /healthz: every check passes once the sweeper has recorded its first heartbeat.
+        deadline = time.monotonic() + 60
+        while (health := httpx.get(f"http://127.0.0.1:{port}/healthz")).status_code != 200:
+            assert time.monotonic() < deadline, health.text
+            time.sleep(0.3)
+        assert health.json()["status"] == "ok"
         # In demo mode the demo provider answers too (401 without a key).
         assert wait_for(f"http://127.0.0.1:{demo_port}/v1/tasks/task-unified-1-x").status_code == 401
         studio.send_signal(stop_signal)

@@ -6,6 +6,9 @@ key decrypts. Without STUDIO_ENCRYPTION_KEYS a key derived from SECRET_KEY is
 used. That derived key is always kept last for decryption, so a deployment that
 starts setting STUDIO_ENCRYPTION_KEYS can still read what it stored before,
 until `manage.py rotatekeys` has re-encrypted everything with the new key.
+The keys derived from SECRET_KEY_FALLBACKS come after it: a rotated SECRET_KEY
+still reads what the old one encrypted (`decrypt_current` says so, and the team
+key is re-encrypted with the current key when next used).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ def _fernets() -> list[Fernet]:
                 "print(Fernet.generate_key().decode())')."
             ) from None
     fernets.append(Fernet(derived_key(settings.SECRET_KEY)))
+    fernets.extend(Fernet(derived_key(old)) for old in getattr(settings, "SECRET_KEY_FALLBACKS", ()))
     return fernets
 
 
@@ -56,6 +60,21 @@ def decrypt(token: str) -> str:
         return MultiFernet(_fernets()).decrypt(token.encode()).decode()
     except InvalidToken:
         raise DecryptionError("no configured encryption key can decrypt this value") from None
+
+
+def decrypt_current(token: str) -> tuple[str, bool]:
+    """The secret, and whether the current (first) key encrypted it: if not, `rotate` it."""
+    first, *others = _fernets()
+    try:
+        return first.decrypt(token.encode()).decode(), True
+    except InvalidToken:
+        pass
+    if others:
+        try:
+            return MultiFernet(others).decrypt(token.encode()).decode(), False
+        except InvalidToken:
+            pass
+    raise DecryptionError("no configured encryption key can decrypt this value")
 
 
 def rotate(token: str) -> str:

@@ -19,7 +19,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -84,7 +84,7 @@ def team_api_key(team: Team | None) -> str:
     """
     if has_team_key(team):
         try:
-            return crypto.decrypt(team.api_key_encrypted)
+            key, current = crypto.decrypt_current(team.api_key_encrypted)
         except crypto.DecryptionError:
             log.error("Team %s: the stored EvoLink key cannot be decrypted", team.code)
             raise EvolinkError(
@@ -93,7 +93,23 @@ def team_api_key(team: Team | None) -> str:
                 type="key_unavailable",
                 permanent=True,
             ) from None
+        if not current:
+            _reencrypt(team, key)
+        return key
     return settings.EVOLINK_API_KEY or ""
+
+
+def _reencrypt(team: Team, key: str) -> None:
+    """After a key rotation: store the team's key encrypted with the current key (once, whoever is first)."""
+    old = team.api_key_encrypted
+    new = crypto.encrypt(key)
+    try:
+        Team.objects.filter(pk=team.pk, api_key_encrypted=old).update(api_key_encrypted=new)
+    except DatabaseError:
+        log.warning("Team %s: the EvoLink key could not be re-encrypted now; next time", team.code)
+        return
+    team.api_key_encrypted = new
+    log.info("Team %s: EvoLink key re-encrypted with the current key", team.code)
 
 
 def is_demo_mode(team: Team | None = None) -> bool:

@@ -129,10 +129,21 @@ def callback_token(generation: Generation) -> str:
     """The unguessable token in a generation's callback URL (only its sha256 hash is stored).
 
     Derived from the secret key rather than drawn at random, so a create sent
-    again with the same idempotency key carries the very same body.
+    again with the same idempotency key carries the very same body. After a
+    secret-key rotation a generation already submitted keeps the token of the key
+    it was made with (one of SECRET_KEY_FALLBACKS: the one whose hash is stored),
+    so its callbacks, checked against that hash, and its re-sent create still match.
     """
-    digest = salted_hmac("studio.videos.callback", str(generation.code), algorithm="sha256").digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    current = ""
+    for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS):
+        digest = salted_hmac(
+            "studio.videos.callback", str(generation.code), secret=secret, algorithm="sha256"
+        )
+        token = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+        if not generation.callback_token_hash or token_hash(token) == generation.callback_token_hash:
+            return token
+        current = current or token
+    return current
 
 
 def token_hash(token: str) -> str:
@@ -951,6 +962,10 @@ def run_sweeper(*, stop: threading.Event, interval: float | None = None, threads
     shortest = min(interval, 0.5)
     passes = 0
     clean_at = 0.0
+    # The heartbeat /healthz reads, and the scheduled housekeeping.
+    from studio.ops.sweeper import SweeperChores
+
+    chores = SweeperChores()
     while not stop.is_set():
         # As Django does around each request: drop a connection that broke or aged out.
         close_old_connections()
@@ -959,6 +974,7 @@ def run_sweeper(*, stop: threading.Event, interval: float | None = None, threads
             if time.monotonic() >= clean_at:
                 clean_tmp()
                 clean_at = time.monotonic() + CLEAN_TMP_EVERY
+            chores.tick()
             now = timezone.now()
             due_at = next_due()
             if due_at is not None and due_at <= now:
