@@ -32,8 +32,10 @@ from studio.ops.models import Chore, Heartbeat
 from studio.ops.sweeper import SweeperChores
 from studio.videos import keys, services
 from studio.videos.models import Generation, Status
+from tests import s3 as s3_fixtures
 from tests.factories import make_generation
 
+s3_server, s3 = s3_fixtures.s3_server, s3_fixtures.s3
 ROOT = Path(__file__).resolve().parent.parent
 OLD_KEY = "the-old-secret-key-" + "x" * 40
 NEW_KEY = "the-new-secret-key-" + "y" * 40
@@ -161,6 +163,26 @@ def test_healthz_storage_check_lists_through_the_storage_api(client, db, setting
     answer, body = healthz(client)
     assert answer.status_code == 200, body
     assert not (tmp_path / "not-made-yet").exists()  # a check, not a write
+
+
+def test_healthz_checks_the_s3_bucket_through_the_storage_api(client, db, settings, s3):
+    """Against the loopback S3 server: one listing under the prefix, no object written."""
+    heartbeat.beat(heartbeat.SWEEPER)
+    answer, body = healthz(client)
+    assert answer.status_code == 200, body
+    assert body["checks"]["storage"]["ok"] is True
+    assert s3.keys() == []
+    # A bucket that is not there (a typo in STUDIO_S3_BUCKET, a deleted bucket) fails it.
+    options = {**s3.options, "bucket_name": f"no-such-bucket-{uuid.uuid4().hex[:8]}"}
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": s3_fixtures.BACKEND, "OPTIONS": options}}
+    answer, body = healthz(client)
+    assert answer.status_code == 503
+    assert body["checks"]["storage"] == {
+        "ok": False,
+        "error": "NoSuchBucket",
+        "ms": body["checks"]["storage"]["ms"],
+    }
+    assert "testing" not in answer.content.decode()  # the access keys
 
 
 def test_healthz_fails_when_the_redis_cache_is_down(client, db, settings):
