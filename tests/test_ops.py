@@ -461,6 +461,17 @@ def test_gunicorn_writes_json_lines_too(tmp_path):
         # No migrations in this data folder: the sweep check fails, the rest answers.
         assert answer.status_code == 503
         assert json.loads(answer.text)["checks"]["database"]["ok"]
+        # The image's HEALTHCHECK says so too (it finds the port in STUDIO_BIND).
+        probe = subprocess.run(
+            [sys.executable, "-m", "studio.ops.probe"],
+            cwd=ROOT,
+            env=_clean_env(STUDIO_BIND=f"0.0.0.0:{port}"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert probe.returncode == 1
+        assert probe.stdout.startswith("503: {")
         # No tables either: a 500 whose traceback is logged, redacted, as JSON.
         assert httpx.get(f"http://127.0.0.1:{port}/signup/?invite=sEcReTtOkEn").status_code == 500
     finally:

@@ -88,6 +88,16 @@ def test_runstudio_serves_the_studio_and_stops_everything_on_a_signal(tmp_path, 
             assert time.monotonic() < deadline, health.text
             time.sleep(0.3)
         assert health.json()["status"] == "ok"
+        probe = subprocess.run(
+            [sys.executable, "-m", "studio.ops.probe"],
+            cwd=ROOT,
+            env={**env, "STUDIO_HEALTH_URL": f"http://127.0.0.1:{port}/healthz"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert probe.returncode == 0, probe.stdout
+        assert '"status": "ok"' in probe.stdout
         # In demo mode the demo provider answers too (401 without a key).
         assert wait_for(f"http://127.0.0.1:{demo_port}/v1/tasks/task-unified-1-x").status_code == 401
         studio.send_signal(stop_signal)
