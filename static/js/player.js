@@ -993,6 +993,11 @@
     if (video.readyState >= 1) {
       setTimeout(becomeReady, 0);
     }
+    // The file may have failed before this script ran (it is deferred; the video loads at once).
+    if (video.error) {
+      root.classList.add("is-broken");
+      if (problem) problem.hidden = false;
+    }
   }
 
   // --- The page ------------------------------------------------------------------------
