@@ -5,7 +5,7 @@ Runs by itself: `.venv/bin/python bench/bench_gallery.py [--requests N] [--concu
 
 1. Builds a throwaway SQLite database in a temporary data folder with one team
    of 10,000 generations, 50 of them in flight among the newest (comments and
-   favourites on some), by bulk_create.
+   favourites on some, three in ten stacked as versions of one video), by bulk_create.
 2. Counts the SQL queries of a gallery page in-process (CaptureQueriesContext).
 3. Serves the studio under gunicorn as `runstudio` runs it (2 workers, 4
    threads each, the same timeout and request-line limit) and times, with N
@@ -75,8 +75,12 @@ def populate(team, people, *, start: int, upto: int, newest: dt.datetime) -> flo
     """Generations start..upto-1, one a minute going back from `newest`; returns seconds taken.
 
     Row 0 is the newest; every third of the newest 150 is in flight (50 in all),
-    so the first page shows some, as a busy team's does.
+    so the first page shows some, as a busy team's does. Three rows in ten are
+    versions of one video (a stack of three: rows 10k, 10k+1, 10k+2), so pages
+    skip older versions as a team's that regenerates does.
     """
+    import uuid
+
     from django.db import transaction
 
     from studio.videos.models import Comment, Favourite, Generation, ReviewStatus, Status
@@ -88,6 +92,8 @@ def populate(team, people, *, start: int, upto: int, newest: dt.datetime) -> flo
         for first in range(start, upto, 5000):
             batch = []
             for index in range(first, min(first + 5000, upto)):
+                if index % 10 == 0 or index % 10 > 2:
+                    lineage = uuid.uuid4()
                 prompt = f"{PROMPTS[index % len(PROMPTS)]} (take {index})"
                 if index < 3 * IN_FLIGHT and index % 3 == 0:
                     status = flying[index % len(flying)]
@@ -109,6 +115,7 @@ def populate(team, people, *, start: int, upto: int, newest: dt.datetime) -> flo
                         video=f"teams/{team.code}/videos/{index}.mp4" if ready else "",
                         poster=f"teams/{team.code}/posters/{index}.jpg" if ready else "",
                         video_duration=5.0 if ready else None,
+                        lineage=lineage,
                     )
                 )
             rows = Generation.objects.bulk_create(batch)
@@ -199,13 +206,14 @@ def urls_for(team) -> tuple[list[tuple[str, str, int, dict | None]], str]:
     from studio.videos.models import Generation, Status
 
     rows = Generation.objects.filter(team=team).order_by("-created", "-id")
-    first_page = list(rows[: gallery.PAGE_SIZE])
+    owner = team.memberships.get(role="owner").user
+    first_page = gallery.gallery_page(team=team, user=owner, filters=gallery.Filters()).cards
     top = gallery.encode_cursor(first_page[0])
     deep = gallery.encode_cursor(rows[rows.count() - 200])
     sent = "".join(
         f"&watch={g.code}:{g.status}:{g.progress}"
         if g.in_flight
-        else f"&seen={g.code.hex}.{gallery.card_version(g.updated)}"
+        else f"&seen={g.code.hex}.{gallery.card_token(g.updated, g.version_count)}"
         for g in first_page
     )
     version = gallery.newest_change(team)

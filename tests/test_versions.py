@@ -304,3 +304,15 @@ def test_the_migration_puts_existing_regenerations_in_their_first_ancestor_s_lin
     assert rows[root.pk].lineage == rows[child.pk].lineage == rows[grandchild.pk].lineage
     assert rows[other.pk].lineage != rows[root.pk].lineage
     assert (rows[root.pk].derivation, rows[grandchild.pk].derivation) == ("", "regenerated")
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="reads SQLite's query plans")
+def test_versions_and_stacks_ride_the_lineage_index(alice_client, stack):
+    with CaptureQueriesContext(connection) as queries:
+        alice_client.get(reverse("generation_detail", args=[stack.third.code]))
+    versions = [q["sql"] for q in queries if 'ORDER BY "videos_generation"."created" ASC' in q["sql"]]
+    assert len(versions) == 1
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + versions[0])  # the captured SQL has its values inlined
+        plan = " ".join(str(row) for row in cursor.fetchall())
+    assert "gen_lineage" in plan and "gen_team_newest" not in plan

@@ -20,7 +20,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from studio.accounts.access import member_required
-from studio.videos import prompting
+from studio.videos import gallery, prompting
 from studio.videos.models import Generation, Status
 from studio.videos.templatetags.gallery_tags import display_name
 from studio.videos.views import _get_generation_for_user
@@ -146,10 +146,8 @@ def _sides(*generations: Generation) -> list[dict]:
 
 def _candidates(request: HttpRequest, generation: Generation) -> tuple[list[Generation], list[Generation]]:
     """For the picker: a's other versions (oldest first), and the team's other recent videos."""
+    versions = [version for version in gallery.versions_of(generation) if version.pk != generation.pk]
     team_rows = Generation.objects.filter(team=request.team).select_related("author")
-    versions = list(
-        team_rows.filter(lineage=generation.lineage).exclude(pk=generation.pk).order_by("created", "id")
-    )
     recent = list(team_rows.exclude(lineage=generation.lineage).order_by("-created", "-id")[:PICKER_SIZE])
     return versions, recent
 

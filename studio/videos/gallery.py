@@ -489,8 +489,14 @@ def versions_of(generation: Generation) -> list[Generation]:
     was made from (`made_from`, None for the first or when that one was deleted),
     and whether it is older than `generation` (`is_older`), for the compare links.
     """
-    rows = Generation.objects.filter(team_id=generation.team_id, lineage=generation.lineage)
-    versions = list(rows.select_related("author").order_by("created", "id"))
+    # The lineage alone in the WHERE: with team_id = ? too, SQLite without
+    # statistics walks the team's (team, created) index instead of (lineage, created, id).
+    rows = (
+        Generation.objects.filter(lineage=generation.lineage)
+        .select_related("author")
+        .order_by("created", "id")
+    )
+    versions = [version for version in rows if version.team_id == generation.team_id]
     numbers = {version.pk: number for number, version in enumerate(versions, start=1)}
     for version in versions:
         version.number = numbers[version.pk]
