@@ -127,7 +127,7 @@ def test_remix_of_another_team_s_video_is_404(alice_client, team_b, charlie):
 def test_the_gallery_shows_one_card_per_lineage_its_newest_version(alice_client, stack):
     response = alice_client.get(reverse("home"))
     assert cards(response) == [str(stack.third.code), str(stack.alone.code)]
-    assert "3 versions" in card_html(response, stack.third)
+    assert "3 versions of this video" in card_html(response, stack.third)
     assert "is-stack" in card_html(response, stack.third)
     assert "versions" not in card_html(response, stack.alone)
 
@@ -143,7 +143,7 @@ def test_stacking_costs_no_query(alice_client, team_a, alice, stack, django_asse
         version_of(source, created=source.created + dt.timedelta(minutes=2))
     with django_assert_max_num_queries(few):
         response = alice_client.get(reverse("home"))
-    assert response.content.decode().count("3 versions</span>") == gallery.PAGE_SIZE
+    assert response.content.decode().count('title="3 versions of this video"') == gallery.PAGE_SIZE
 
 
 def test_a_filtered_stack_shows_its_newest_matching_version(alice_client, stack):
@@ -151,7 +151,7 @@ def test_a_filtered_stack_shows_its_newest_matching_version(alice_client, stack)
     response = alice_client.get(reverse("home"), {"review": "approved"})
     assert cards(response) == [str(stack.first.code)]
     # The count is the whole lineage's, whatever the filters.
-    assert "3 versions" in card_html(response, stack.first)
+    assert "3 versions of this video" in card_html(response, stack.first)
     response = alice_client.get(reverse("home"), {"q": "runs through"})
     assert cards(response) == [str(stack.second.code)]
 
@@ -213,7 +213,7 @@ def test_a_new_version_replaces_its_stack_on_screen(alice_client, stack):
     shown = open_gallery(alice_client)
     fourth = version_of(stack.third, created=timezone.now(), status=Status.QUEUED)
     html = alice_client.get(reverse("gallery_changes"), shown, **HTMX).content.decode()
-    assert f'id="card-{fourth.code}"' in html and "4 versions" in html
+    assert f'id="card-{fourth.code}"' in html and "4 versions of this video" in html
     assert f'<div id="card-{stack.third.code}" hx-swap-oob="delete"></div>' in html
 
 
@@ -224,7 +224,7 @@ def test_a_stack_s_count_moves_when_a_version_that_does_not_match_arrives(alice_
     )  # not ready: the stack still shows stack.third
     html = alice_client.get(reverse("gallery_changes"), shown, **HTMX).content.decode()
     assert re.search(rf'id="card-{stack.third.code}" hx-swap-oob="true"', html)
-    assert "4 versions" in html
+    assert "4 versions of this video" in html
 
 
 def test_deleting_the_newest_version_brings_the_one_before_back(alice_client, team_a, alice):
@@ -272,13 +272,13 @@ def test_a_version_whose_parent_was_deleted_stays_in_its_stack(alice_client, sta
     html = alice_client.get(reverse("generation_detail", args=[stack.third.code])).content.decode()
     section = html[html.index('id="versions"') :]
     assert "v1" in section and "Regenerated" in section and "v3" not in section
-    assert "2 versions" in card_html(alice_client.get(reverse("home")), stack.third)
+    assert "2 versions of this video" in card_html(alice_client.get(reverse("home")), stack.third)
 
 
 def test_a_reviewer_sees_the_versions(bob_client, stack):
     response = bob_client.get(reverse("generation_detail", args=[stack.third.code]))
     assert response.status_code == 200 and "v3, this one" in response.content.decode()
-    assert "3 versions" in card_html(bob_client.get(reverse("home")), stack.third)
+    assert "3 versions of this video" in card_html(bob_client.get(reverse("home")), stack.third)
 
 
 def test_another_team_sees_no_stack_of_ours(charlie_client, stack):
