@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth.models import User
@@ -147,8 +148,11 @@ def new_page(request, browser, live_server):
         context.set_default_timeout(15_000)
         context.tracing.start(screenshots=True, snapshots=True, sources=True)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        watch_console(page, console)
+        return page
 
+    console: list[str] = []
     yield make
     failed = _failed(request.node)
     name = re.sub(r"[^\w.-]+", "-", request.node.name).strip("-")
@@ -165,6 +169,39 @@ def new_page(request, browser, live_server):
                 context.tracing.stop()
         finally:
             context.close()
+    # Every page's console stays clean: no error, no warning, no uncaught exception (a blocked
+    # inline style, an aborted request, a script error). A test that provokes one on purpose
+    # (a 403 it asks for) says so with @pytest.mark.console_noise.
+    if console and not failed and request.node.get_closest_marker("console_noise") is None:
+        pytest.fail("The browser console was not clean:\n" + "\n".join(console), pytrace=False)
+
+
+def watch_console(page, messages: list[str]) -> list[str]:
+    """Collects the page's console errors and warnings, and uncaught exceptions, into messages.
+
+    A page the test opened that answers 403 or 404 (charlie trying alice's video) logs
+    "Failed to load resource" for itself, and for the favicon the plain error page lacks:
+    those are what the test asked for, not noise.
+    """
+    documents: set[str] = set()
+
+    def on_request(request) -> None:
+        if request.is_navigation_request():
+            parts = urlsplit(request.url)
+            documents.update({request.url, f"{parts.scheme}://{parts.netloc}/favicon.ico"})
+
+    def on_console(message) -> None:
+        if message.type not in ("error", "warning"):
+            return
+        url = message.location.get("url", "")
+        if message.text.startswith("Failed to load resource") and url in documents:
+            return
+        messages.append(f"{message.type}: {message.text} ({url})")
+
+    page.on("request", on_request)
+    page.on("console", on_console)
+    page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
+    return messages
 
 
 @pytest.fixture

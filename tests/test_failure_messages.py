@@ -56,3 +56,17 @@ def test_a_transient_error_says_it_is_retried_only_while_it_is(status):
     error = EvolinkError("busy", status=status)
     assert "will try again" in error.user_message
     assert "try again" not in error.describe(retrying=False)
+
+
+def test_out_of_credits_says_what_to_do_once():
+    """Our sentence says to top up and try again; the provider's suggestion would say it again."""
+    error = EvolinkError(
+        "The account's credits do not cover this task.",
+        status=402,
+        code="insufficient_user_quota",
+        permanent=True,
+        fallback_suggestion="Top up the account's credits, then try again.",
+    )
+    message = error.user_message
+    assert message.lower().count("top") == 1 and message.count("try again") == 1
+    assert "needs credits" in message and "Nothing was charged." in message

@@ -52,6 +52,85 @@
     });
   });
 
+  // One persistent live region (#announcer in base.html) says what changed.
+  // document.dispatchEvent(new CustomEvent("studio:announce", {detail: "Video ready"}))
+  // announces a sentence; an element swapped in by htmx with data-announce="..."
+  // is announced once. Regions re-rendered on every poll are not used: screen
+  // readers drop a region replaced under them, or read it again each time.
+  var announceTimer = null;
+  function announce(text) {
+    var region = document.getElementById("announcer");
+    text = text == null ? "" : String(text).trim();
+    if (!region || !text) return;
+    // Empty it first, so the same sentence twice is still news.
+    region.textContent = "";
+    clearTimeout(announceTimer);
+    announceTimer = setTimeout(function () {
+      region.textContent = text;
+      // Said: empty it after a while (removals are not read), so old news is not found later.
+      announceTimer = setTimeout(function () { region.textContent = ""; }, 10000);
+    }, 60);
+  }
+  window.studioAnnounce = announce;
+  document.addEventListener("studio:announce", function (event) { announce(event.detail); });
+
+  function announceSwapped(root) {
+    if (!root || !root.querySelectorAll) return;
+    var found = Array.prototype.slice.call(root.querySelectorAll("[data-announce]:not([data-announced])"));
+    if (root.matches && root.matches("[data-announce]:not([data-announced])")) found.unshift(root);
+    var texts = [];
+    found.forEach(function (element) {
+      element.setAttribute("data-announced", "");
+      var text = element.getAttribute("data-announce");
+      if (text && texts.indexOf(text) < 0) texts.push(text);
+    });
+    if (texts.length) announce(texts.join(" "));
+  }
+  // Only what htmx brings in is news (htmx:load fires on each swapped-in element, out of
+  // band ones too); what came with the page is marked as read before htmx's first load.
+  document.addEventListener("htmx:load", function (event) { announceSwapped(event.target); });
+  function markLoaded() {
+    document.querySelectorAll("[data-announce]").forEach(function (element) {
+      element.setAttribute("data-announced", "");
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", markLoaded);
+  else markLoaded();
+
+  // A GET form with data-drop-empty leaves its empty fields out of the URL, so
+  // a bookmark reads ?status=ready, not ?q=&author=&status=ready&review=...
+  // htmx requests (and the URLs they push) drop them here; a plain submit
+  // (Enter in a field with htmx not loaded yet) disables them for the moment.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var elt = event.detail.elt;
+    var form = elt && elt.closest ? elt.closest("form[data-drop-empty]") : null;
+    if (!form || (event.detail.verb || "").toLowerCase() !== "get") return;
+    var parameters = event.detail.parameters;
+    var names = [];
+    if (parameters && typeof parameters.forEach === "function" && typeof parameters.delete === "function") {
+      parameters.forEach(function (value, name) { if (value === "") names.push(name); });
+      names.forEach(function (name) {
+        if (parameters.getAll(name).every(function (value) { return value === ""; })) parameters.delete(name);
+      });
+    } else if (parameters) {
+      Object.keys(parameters).forEach(function (name) {
+        if (parameters[name] === "") delete parameters[name];
+      });
+    }
+  });
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || !form.matches || !form.matches("form[data-drop-empty]")) return;
+    var emptied = [];
+    Array.prototype.forEach.call(form.elements, function (field) {
+      if (field.name && !field.disabled && field.type !== "checkbox" && field.value === "") {
+        field.disabled = true;
+        emptied.push(field);
+      }
+    });
+    setTimeout(function () { emptied.forEach(function (field) { field.disabled = false; }); }, 0);
+  });
+
   // Ages: <time datetime="..." data-relative>3 May 2025, 14:15</time> reads
   // "3 minutes ago" here, not on the server, so cached HTML never goes stale.
   // The absolute text stays for people without JavaScript, for the title, and

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from functools import wraps
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
+from django_htmx.http import HttpResponseClientRedirect
 
-from studio.accounts.models import Membership
+from studio.accounts.models import Membership, Team
 
 SESSION_KEY = "team"
 
@@ -32,11 +36,35 @@ def current_membership(request: HttpRequest) -> Membership | None:
     request._memberships = memberships
     code = request.session.get(SESSION_KEY)
     membership = next((m for m in memberships if str(m.team.code) == code), None)
+    if membership is None and code:
+        # The team chosen last is no longer theirs: someone removed them (or the team is gone).
+        request._lost_team = lost_team_name(code)
+        if memberships:
+            messages.warning(
+                request,
+                f"You are no longer a member of {request._lost_team}; you are in {memberships[0].team.name}.",
+                fail_silently=True,
+            )
     if membership is None and memberships:
         membership = memberships[0]
         request.session[SESSION_KEY] = str(membership.team.code)
     request._membership_cache = membership
     return membership
+
+
+def lost_team_name(code: str) -> str:
+    """The name of a team the session still points at, for saying which team was left."""
+    try:
+        team = Team.objects.filter(code=uuid.UUID(code)).only("name").first()
+    except ValueError:
+        team = None
+    return team.name if team else "your last team"
+
+
+def lost_team(request: HttpRequest) -> str:
+    """The team the person was in until lately ("" if none), once current_membership has run."""
+    current_membership(request)
+    return getattr(request, "_lost_team", "")
 
 
 def other_memberships(request: HttpRequest, membership: Membership) -> list[Membership]:
@@ -66,6 +94,9 @@ def member_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         membership = current_membership(request)
         if membership is None:
+            # An htmx request (a poll, a filter) would swap the whole page into a fragment.
+            if getattr(request, "htmx", False):
+                return HttpResponseClientRedirect(reverse("team_create"))
             return redirect("team_create")
         request.membership = membership
         request.team = membership.team

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from studio.accounts import services
-from studio.accounts.access import member_required, switch_team
+from studio.accounts.access import current_membership, lost_team, member_required, switch_team
 from studio.accounts.forms import InvitationForm, RoleForm, SignInForm, SignUpForm, TeamNameForm
 from studio.accounts.models import ROLE_HELP, Invitation, Membership, Role
 
@@ -111,8 +111,9 @@ def team_create(request: HttpRequest) -> HttpResponse:
         switch_team(request, team.memberships.get(user=request.user))
         messages.success(request, f"{team.name} is ready. Invite your teammates from team settings.")
         return redirect("home")
-    has_team = Membership.objects.filter(user=request.user).exists()
-    return render(request, "accounts/team_create.html", {"form": form, "has_team": has_team})
+    has_team = current_membership(request) is not None
+    context = {"form": form, "has_team": has_team, "lost_team": "" if has_team else lost_team(request)}
+    return render(request, "accounts/team_create.html", context)
 
 
 @require_POST

@@ -388,7 +388,9 @@ class EvolinkError(Exception):
             text = f"The provider answered with an unexpected error ({self.status}): {self.message}"
         if retrying:
             text += " The studio will try again shortly."
-        if self.fallback_suggestion:
+        # Out of credits: our sentence already says what to do, and the provider's suggestion
+        # says it again ("top it up, then try again. The provider suggests: Top up ...").
+        if self.fallback_suggestion and self.status != 402:
             text += f" The provider suggests: {self.fallback_suggestion}"
         if self.nothing_created:
             text += " Nothing was charged."

@@ -250,6 +250,8 @@ def _answer(
             "key_notice": notice,
             "key_notice_ok": ok,
             "demo_mode": is_demo_mode(team),
+            # The top bar's demo banner follows the key, out of band: no reload to see it go.
+            "banner_oob": True,
         }
         # 200 even for a bad value: htmx does not swap error statuses by default.
         return render(request, FRAGMENT, context)

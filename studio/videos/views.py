@@ -117,6 +117,8 @@ def _filter_query(request: HttpRequest) -> str:
     query = request.GET.copy()
     for key in _NOT_FILTERS:
         query.pop(key, None)
+    for key in [key for key, values in query.lists() if not any(values)]:
+        query.pop(key)  # an empty filter is no filter: keep the URL short to read and bookmark
     return query.urlencode()
 
 
