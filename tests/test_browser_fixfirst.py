@@ -38,22 +38,23 @@ def in_viewport(page, selector: str) -> bool:
     )
 
 
-# --- 2. The phone layout: nothing sideways ------------------------------------------
+# --- 2. The phone layout: nothing sideways (and the desktop, for comparison) ---------
 
 
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 @pytest.mark.parametrize("where", ["gallery", "compose", "video", "settings"])
-def test_a_phone_shows_every_page_without_sideways_scrolling(new_page, alice, bob, team_a, where):
+def test_every_page_fits_without_sideways_scrolling(new_page, alice, bob, team_a, where, viewport):
     Team.objects.filter(pk=team_a.pk).update(name="Alice Adams's team")
     ready = make_ready_generation(team_a, alice)
     make_ready_generation(team_a, bob, aspect_ratio="9:16")
     url = {"gallery": "/", "compose": "/compose/", "video": f"/videos/{ready.code}/", "settings": "/team/"}[
         where
     ]
-    page = new_page(viewport=PHONE)
+    page = new_page(viewport=viewport)
     sign_in(page, "alice@example.org")
     page.goto(url)
-    assert page.evaluate("document.documentElement.scrollWidth") == PHONE[0]
-    assert page.evaluate("document.body.scrollWidth") <= PHONE[0]
+    assert page.evaluate("document.documentElement.scrollWidth") == viewport[0]
+    assert page.evaluate("document.body.scrollWidth") <= viewport[0]
     # The brand (its logo), the team's name and the avatar are all on the screen.
     for selector in (".brand img", ".topbar .team-name", ".topbar .avatar"):
         assert in_viewport(page, selector), selector
@@ -66,15 +67,16 @@ def test_a_phone_shows_every_page_without_sideways_scrolling(new_page, alice, bo
             box, card_box = author.bounding_box(), card.bounding_box()
             assert box["width"] > 20 and box["x"] + box["width"] <= card_box["x"] + card_box["width"]
         expect(page.locator(".gcard-author", has_text="Bob Brown")).to_be_visible()
-    shot(page, f"{where}-390")
+    shot(page, f"{where}-{viewport[0]}")
 
 
 # --- 3. A removed member is told, and can leave --------------------------------------
 
 
-def test_a_removed_member_is_told_which_team_and_can_sign_out(new_page, alice, bob, team_a):
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_a_removed_member_is_told_which_team_and_can_sign_out(new_page, alice, bob, team_a, viewport):
     make_ready_generation(team_a, alice)
-    page = new_page(viewport=PHONE)
+    page = new_page(viewport=viewport)
     sign_in(page, "bob@example.org")
     page.goto("/")
     expect(page.locator(".gcard")).to_have_count(1)
@@ -84,7 +86,7 @@ def test_a_removed_member_is_told_which_team_and_can_sign_out(new_page, alice, b
     page.wait_for_url("**/teams/new/")
     expect(page.get_by_role("heading", level=1)).to_have_text("You are no longer a member of Team A")
     expect(page.get_by_role("button", name="Create team")).to_be_visible()
-    shot(page, "stranded-390")
+    shot(page, f"stranded-{viewport[0]}")
     # The top bar still has the account menu: sign out from there.
     page.get_by_label("Account", exact=True).click()
     page.get_by_role("button", name="Sign out").first.click()
