@@ -114,3 +114,25 @@ def test_announcements_go_through_the_one_live_region(page, alice):
     page.get_by_label("Prompt", exact=True).fill("x" * 2100)
     expect(page.locator("#announcer")).to_contain_text("characters over the limit")
     expect(page.locator("[aria-live]")).to_have_count(1)  # the swaps brought no region of their own
+
+
+def test_a_polled_status_is_announced_when_it_changes_not_every_poll(page, alice, team_a):
+    from studio.videos.models import Generation
+
+    generation = make_generation(team_a, alice, status="queued")
+    sign_in(page, "alice@example.org")
+    page.goto(f"/videos/{generation.code}/")
+    status = page.locator("#generation-status")
+    expect(status).to_be_visible()
+    assert status.get_attribute("role") is None and status.get_attribute("aria-live") is None
+    # A poll that brings the same status swaps in a new box, and says nothing.
+    status.evaluate("el => el.dataset.before = 'yes'")
+    page.wait_for_function(
+        "() => { const el = document.getElementById('generation-status'); return el && !el.dataset.before }"
+    )
+    # Past the announcer's own 60 ms delay (a browser timer, no server work raced).
+    page.evaluate("() => new Promise(resolve => setTimeout(resolve, 300))")
+    expect(page.locator("#announcer")).to_have_text("")
+    Generation.objects.filter(pk=generation.pk).update(status="processing", progress=30)
+    expect(page.locator("#announcer")).to_have_text("Processing", timeout=10_000)
+    expect(page.locator("[aria-live]")).to_have_count(1)

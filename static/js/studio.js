@@ -86,6 +86,28 @@
     });
     if (texts.length) announce(texts.join(" "));
   }
+  // A polled fragment says what it shows with data-announce-change="Processing" (and an id):
+  // only a change from what the element it replaces said is announced, not every poll.
+  var said = {};
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || !target.querySelectorAll) return;
+    var found = Array.prototype.slice.call(target.querySelectorAll("[id][data-announce-change]"));
+    if (target.matches("[id][data-announce-change]")) found.push(target);
+    found.forEach(function (element) { said[element.id] = element.getAttribute("data-announce-change"); });
+  });
+  document.addEventListener("htmx:load", function (event) {
+    var root = event.target;
+    if (!root || !root.querySelectorAll) return;
+    var found = Array.prototype.slice.call(root.querySelectorAll("[id][data-announce-change]"));
+    if (root.matches && root.matches("[id][data-announce-change]")) found.push(root);
+    found.forEach(function (element) {
+      var now = element.getAttribute("data-announce-change");
+      if (element.id in said && said[element.id] !== now) announce(now);
+      delete said[element.id];
+    });
+  });
+
   // Only what htmx brings in is news (htmx:load fires on each swapped-in element, out of
   // band ones too); what came with the page is marked as read before htmx's first load.
   document.addEventListener("htmx:load", function (event) { announceSwapped(event.target); });
