@@ -286,24 +286,32 @@ def test_another_team_sees_no_stack_of_ours(charlie_client, stack):
     assert charlie_client.get(reverse("generation_detail", args=[stack.third.code])).status_code == 404
 
 
-# --- The migration's walk ------------------------------------------------------
+# --- The migration, over existing rows ----------------------------------------
 
 
-def test_the_migration_puts_existing_regenerations_in_their_first_ancestor_s_lineage(team_a, alice):
-    from importlib import import_module
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_puts_existing_regenerations_in_their_first_ancestor_s_lineage():
+    """Run for real over rows made before it (on PostgreSQL its updates and the ALTER TABLE
+    after them share one transaction: deferred foreign-key checks must not be left pending)."""
+    from django.db.migrations.executor import MigrationExecutor
 
-    from django.apps import apps
-
-    fill = import_module("studio.videos.migrations.0005_lineage").fill_lineages
-    root = make_generation(team_a, alice)
-    child = make_generation(team_a, alice, parent=root)
-    grandchild = make_generation(team_a, alice, parent=child)
-    other = make_generation(team_a, alice)
-    fill(apps, None)
-    rows = {g.pk: g for g in Generation.objects.all()}
-    assert rows[root.pk].lineage == rows[child.pk].lineage == rows[grandchild.pk].lineage
-    assert rows[other.pk].lineage != rows[root.pk].lineage
-    assert (rows[root.pk].derivation, rows[grandchild.pk].derivation) == ("", "regenerated")
+    before = [("videos", "0004_submit_attempted_at")]
+    executor = MigrationExecutor(connection)
+    leaves = executor.loader.graph.leaf_nodes()
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    team = old.get_model("accounts", "Team").objects.create(name="Before versions")
+    rows = old.get_model("videos", "Generation").objects
+    root = rows.create(team_id=team.pk, prompt="p", compiled_prompt="p")
+    child = rows.create(team_id=team.pk, prompt="p", compiled_prompt="p", parent_id=root.pk)
+    grandchild = rows.create(team_id=team.pk, prompt="p", compiled_prompt="p", parent_id=child.pk)
+    other = rows.create(team_id=team.pk, prompt="q", compiled_prompt="q")
+    executor = MigrationExecutor(connection)
+    executor.migrate(leaves)
+    found = {g.pk: g for g in Generation.objects.all()}
+    assert found[root.pk].lineage == found[child.pk].lineage == found[grandchild.pk].lineage
+    assert found[other.pk].lineage != found[root.pk].lineage
+    assert (found[root.pk].derivation, found[grandchild.pk].derivation) == ("", "regenerated")
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="reads SQLite's query plans")

@@ -12,6 +12,12 @@ from django.db import migrations, models
 
 
 def fill_lineages(apps, schema_editor):
+    # On PostgreSQL the foreign keys are checked at commit (deferred): the updates
+    # below would leave those checks pending, and the ALTER TABLE after them in
+    # this migration's transaction refuses to run ("pending trigger events").
+    # Checked at once, nothing is left pending.
+    if schema_editor is not None and schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     Generation = apps.get_model("videos", "Generation")
     parents = dict(Generation.objects.values_list("pk", "parent_id"))
     lineages: dict[int, uuid.UUID] = {}
@@ -31,6 +37,8 @@ def fill_lineages(apps, schema_editor):
     for pk, lineage in lineages.items():
         Generation.objects.filter(pk=pk).update(lineage=lineage)
     Generation.objects.filter(parent__isnull=False).update(derivation="regenerated")
+    if schema_editor is not None and schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 class Migration(migrations.Migration):
