@@ -61,6 +61,9 @@ def _missing(error: ClientError) -> bool:
 class MediaS3Storage(S3Storage):
     """The studio's S3 backend (settings.STORAGES["default"] when a bucket is configured)."""
 
+    # store_result computes the video's SHA-256 as it downloads, for put_file to record.
+    records_sha256 = True
+
     def __init__(self, **settings):
         super().__init__(**settings)
         if not settings.get("transfer_config"):

@@ -288,7 +288,7 @@ class StoredVideo:
     video: str
     poster: str
     info: VideoInfo
-    sha256: str = ""  # of the video, computed as it was downloaded
+    sha256: str = ""  # of the video, computed as it was downloaded (for a backend that records it)
 
 
 def store_result(
@@ -312,7 +312,8 @@ def store_result(
     directory.mkdir(parents=True, exist_ok=True)
     video_tmp, poster_tmp = directory / f"{tmp_name}.mp4.part", directory / f"{tmp_name}.jpg.part"
     try:
-        digest = hashlib.sha256()
+        # For a backend that records it (S3: object metadata); the file system has no use for it.
+        digest = hashlib.sha256() if getattr(storage, "records_sha256", False) else None
         fetch(
             url,
             video_tmp,
@@ -325,7 +326,7 @@ def store_result(
         # The poster first: a video in storage means the work is done.
         poster = place(storage, poster_tmp, poster_name)
         try:
-            video = place(storage, video_tmp, video_name, sha256=digest.hexdigest())
+            video = place(storage, video_tmp, video_name, sha256=digest.hexdigest() if digest else "")
         except BaseException:
             storage.delete(poster)
             raise
@@ -341,7 +342,7 @@ def store_result(
         info.duration,
         time.monotonic() - started,
     )
-    return StoredVideo(video=video, poster=poster, info=info, sha256=digest.hexdigest())
+    return StoredVideo(video=video, poster=poster, info=info, sha256=digest.hexdigest() if digest else "")
 
 
 def clean_tmp(storage: Storage, *, keep: Callable[[str], bool]) -> int:
