@@ -296,6 +296,22 @@ def test_the_csp_allows_the_buckets_origin_for_media_only_when_it_is_used(s3, st
     assert policy()["img-src"] == "img-src 'self' data:"
 
 
+def test_a_bucket_without_credentials_is_unavailable_not_a_broken_page(
+    s3, stored, alice_client, settings, monkeypatch
+):
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    options = {name: value for name, value in s3.options.items() if name not in ("access_key", "secret_key")}
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": BACKEND, "OPTIONS": options}}
+    page = alice_client.get(reverse("generation_detail", args=[stored.code]))
+    assert page.status_code == 200
+    assert "media-src 'self';" in page["Content-Security-Policy"]
+    assert alice_client.get(video_url(stored)).status_code == 503
+
+
 # --- Playing through the studio (STUDIO_S3_PROXY=1) --------------------------------
 
 

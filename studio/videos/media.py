@@ -28,6 +28,7 @@ Choices worth knowing:
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -46,6 +47,8 @@ from django.http import (
 from django.utils.http import content_disposition_header, http_date, parse_http_date_safe
 
 from studio.videos.storage import StorageUnavailable
+
+log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 64 * 1024
 _RANGE = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
@@ -152,7 +155,11 @@ def redirect_origin() -> str:
     """The origin media are redirected to (for the CSP), or "" when they are served from here."""
     if not settings.STUDIO_MEDIA_REDIRECT:
         return ""
-    return getattr(storages["default"], "media_origin", "")
+    try:
+        return getattr(storages["default"], "media_origin", "")
+    except OSError:  # no credentials to sign with, say: the media views answer 503 meanwhile
+        log.warning("The media origin for the CSP is unknown: signing a link failed", exc_info=True)
+        return ""
 
 
 def serve_file(
