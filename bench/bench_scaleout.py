@@ -75,6 +75,14 @@ class Person:
             raise RuntimeError(f"sign-up answered {answer.status_code}: {answer.text[:500]}")
         self.client.get("/").raise_for_status()
 
+    def try_generate(self, n: int) -> str:
+        """generate(), or "" (and a line printed) when the answer is not the redirect."""
+        try:
+            return self.generate(n)
+        except (RuntimeError, httpx.HTTPError) as exc:
+            print(f"Generate {n}: {exc}", flush=True)
+            return ""
+
     def generate(self, n: int) -> str:
         """Press Generate as the composer's form does; returns the generation's code."""
         answer = self._post(
@@ -314,7 +322,10 @@ def run(name: str, args: argparse.Namespace) -> Result:
             person.sign_up(f"scaleout-{name}@example.org")
             began = time.monotonic()
             with ThreadPoolExecutor(SUBMITTERS) as pool:
-                codes = list(pool.map(person.generate, range(1, args.generations + 1)))
+                sent = list(pool.map(person.try_generate, range(1, args.generations + 1)))
+            codes = [code for code in sent if code]
+            if failed := [answer for answer in sent if not answer]:
+                result.problems.append(f"Generate did not answer 302 {len(failed)} times")
             result.submit_seconds = time.monotonic() - began
             print(f"[{name}] {len(codes)} generations sent in {result.submit_seconds:.1f} s", flush=True)
 
@@ -332,6 +343,10 @@ def run(name: str, args: argparse.Namespace) -> Result:
             check(shape, codes, result, killed_at=killed_at)
             if codes and statuses(shape)["ready"]:
                 check_playback(shape, person, codes[0], result)
+            health = person.client.get("/healthz")
+            result.figures["/healthz through nginx"] = f"{health.status_code} {health.json().get('status')}"
+            if health.status_code != 200:
+                result.problems.append(f"/healthz through nginx: {health.status_code} {health.text[:300]}")
         finally:
             person.close()
     return result
@@ -430,7 +445,10 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep each run's folder (logs)")
     args = parser.parse_args()
-    results = [run(name, args) for name in (args.only or ("two", "one", "kill"))]
+    results = []
+    for name in args.only or ("two", "one", "kill"):
+        results.append(run(name, args))
+        print_results(results[-1:])
     print_results(results)
     return 1 if any(r.problems or r.ready_seconds is None for r in results) else 0
 

@@ -485,6 +485,7 @@ class Shape:
         ).start()
         self.parts.append(self.nginx)
 
+        self.web_ports = ports
         for part, port in zip(self.web, ports, strict=True):
             wait_for_port(port, seconds=60, proc=part.proc, what=part.name)
         wait_for_port(https_port, seconds=30, proc=self.nginx.proc, what="nginx")
@@ -594,19 +595,27 @@ class Shape:
         )
 
     def _wait_until_served(self) -> None:
+        """Until every web process answers /healthz with 200 (its database, Redis, storage and a
+        sweeper's heartbeat), as a load balancer would see it, and nginx serves the sign-in page."""
         import httpx
 
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
+        urls = [f"http://127.0.0.1:{port}/healthz" for port in self.web_ports]
         with httpx.Client(verify=self.tls(), timeout=5) as client:
             while True:
                 try:
-                    # Each web process in turn, through nginx: both must answer.
-                    if all(client.get(f"{self.url}/login/").status_code == 200 for _ in self.web):
+                    health = [client.get(url) for url in urls]
+                    healthy = all(h.status_code == 200 for h in health)
+                    if healthy and client.get(f"{self.url}/login/").status_code == 200:
+                        self.health = [h.json() for h in health]
                         return
                 except httpx.TransportError:
-                    pass
+                    health = []
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{self.url}/login/ does not answer 200; see {self.dir / 'logs'}")
+                    answers = [f"{h.status_code} {h.text[:300]}" for h in health]
+                    raise TimeoutError(
+                        f"the web processes are not healthy ({answers}); see {self.dir / 'logs'}"
+                    )
                 time.sleep(0.3)
 
     # Down
