@@ -123,11 +123,11 @@ class RecordingHandler(DemoHandler):
         def serve() -> None:
             super(RecordingHandler, self)._file(token)
 
+        started = time.monotonic()
         self._timed("file", (task.id,) if task else (), serve)
         if task is not None and task.downloads > before:
-            self.server.note(
-                Read(self.server.machine, "download", (task.id,), time.monotonic(), time.monotonic())
-            )
+            # Every byte was written; a machine killed meanwhile may never have read them.
+            self.server.note(Read(self.server.machine, "download", (task.id,), started, time.monotonic()))
 
     def _batch(self, raw: bytes) -> None:
         try:
