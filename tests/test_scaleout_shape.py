@@ -88,7 +88,8 @@ def test_two_machines_on_s3_store_each_generation_once_and_one_survives_the_othe
 
 
 def test_local_media_on_a_shared_folder_plays_through_nginx_with_x_accel_redirect():
-    result = bench_scaleout.run("two", _args(generations=4, storage="files"))
+    # One machine is enough here: a shared folder is what one Docker host's volume is.
+    result = bench_scaleout.run("one", _args(generations=4, storage="files"))
     bench_scaleout.print_results([result])
     assert result.problems == []
     assert result.figures["video objects per generation"] == "max 1"
