@@ -136,3 +136,23 @@ def test_a_polled_status_is_announced_when_it_changes_not_every_poll(page, alice
     Generation.objects.filter(pk=generation.pk).update(status="processing", progress=30)
     expect(page.locator("#announcer")).to_have_text("Processing", timeout=10_000)
     expect(page.locator("[aria-live]")).to_have_count(1)
+
+
+def test_a_card_that_finishes_in_the_gallery_is_announced(page, alice, team_a):
+    from django.utils import timezone
+
+    from studio.videos.models import Generation
+
+    generation = make_generation(
+        team_a, alice, prompt="A kite over the dunes", status="processing", progress=50
+    )
+    sign_in(page, "alice@example.org")
+    page.goto("/")
+    expect(page.locator(f"#card-{generation.code}")).to_have_attribute("data-status", "processing")
+    Generation.objects.filter(pk=generation.pk).update(
+        status="failed", error_message="No.", updated=timezone.now()
+    )
+    expect(page.locator(f"#card-{generation.code}")).to_have_attribute(
+        "data-status", "failed", timeout=15_000
+    )
+    expect(page.locator("#announcer")).to_have_text("“A kite over the dunes” failed.")

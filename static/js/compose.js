@@ -16,35 +16,14 @@
 
   // A card that becomes ready swaps in a <video>; a video a person is
   // watching is never replaced, because finished cards stop polling.
-  // The status a card showed before its poll is kept, to announce changes.
-  var shown = {};
+  // (studio.js announces a card's change of status, here and in the gallery.)
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
     if (target && target.classList && target.classList.contains("gcard")) {
       var video = target.querySelector("video");
       if (video && !video.paused) event.detail.shouldSwap = false;
-      shown[target.id] = target.getAttribute("data-status");
     }
   });
-
-  function say(text) {
-    document.dispatchEvent(new CustomEvent("studio:announce", { detail: text }));
-  }
-
-  var NEWS = {
-    processing: "is rendering.",
-    ready: "is ready to play.",
-    failed: "failed.",
-    refused: "was refused.",
-    expired: "expired before it was saved.",
-    unknown: "may or may not have been made."
-  };
-
-  function titleOf(card) {
-    var title = card.querySelector(".gcard-title");
-    var text = title ? title.textContent.trim() : "Your video";
-    return text.length > 60 ? text.slice(0, 57) + "…" : text;
-  }
 
   function reducedMotion() {
     return window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
@@ -52,12 +31,6 @@
 
   document.addEventListener("htmx:load", function (event) {
     var elt = event.target;
-    // A recent card that changed status says so through the page's one live region.
-    if (elt.matches && elt.matches("#recent article.gcard") && elt.id in shown) {
-      var before = shown[elt.id], now = elt.getAttribute("data-status");
-      delete shown[elt.id];
-      if (before !== now && NEWS[now]) say("“" + titleOf(elt) + "” " + NEWS[now]);
-    }
     if (!(elt.matches && elt.matches("form#composer"))) return;
     // After Generate: the new card comes into view (its progress is where the person looks);
     // a form sent back with errors puts the focus on the first field to fix.

@@ -108,6 +108,41 @@
     });
   });
 
+  // Cards (the gallery's live refresh, the composer's polls) say when their status changes:
+  // the status each card showed is remembered, and a swapped-in card is compared with it.
+  var NEWS = {
+    processing: "is rendering.",
+    downloading: "is being saved.",
+    ready: "is ready to play.",
+    failed: "failed.",
+    expired: "expired before it was saved.",
+    unknown: "may or may not have been made."
+  };
+  var cardStatus = {};
+  function cardsIn(root) {
+    if (!root || !root.querySelectorAll) return [];
+    var cards = Array.prototype.slice.call(root.querySelectorAll("article.gcard[id][data-status]"));
+    if (root.matches && root.matches("article.gcard[id][data-status]")) cards.push(root);
+    return cards;
+  }
+  function titleOf(card) {
+    var title = card.querySelector(".gcard-title");
+    var text = title ? title.textContent.trim() : "A video";
+    return text.length > 60 ? text.slice(0, 57) + "…" : text;
+  }
+  function rememberCards() {
+    cardsIn(document).forEach(function (card) { cardStatus[card.id] = card.getAttribute("data-status"); });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", rememberCards);
+  else rememberCards();
+  document.addEventListener("htmx:load", function (event) {
+    cardsIn(event.target).forEach(function (card) {
+      var before = cardStatus[card.id], now = card.getAttribute("data-status");
+      cardStatus[card.id] = now;
+      if (before && before !== now && NEWS[now]) announce("“" + titleOf(card) + "” " + NEWS[now]);
+    });
+  });
+
   // Only what htmx brings in is news (htmx:load fires on each swapped-in element, out of
   // band ones too); what came with the page is marked as read before htmx's first load.
   document.addEventListener("htmx:load", function (event) { announceSwapped(event.target); });
