@@ -76,11 +76,11 @@ def test_the_skip_link_is_the_first_stop_and_jumps_to_the_content(page, alice):
     assert page.evaluate("document.querySelector('main').contains(document.activeElement)")
 
 
-@pytest.mark.parametrize("url", ["/", "/compose/", "/team/"])
+@pytest.mark.parametrize("url", ["/", "/compose/", "/team/", "video"])
 def test_every_control_reached_by_tab_shows_a_focus_ring(page, alice, team_a, url):
-    make_ready_generation(team_a, alice)
+    ready = make_ready_generation(team_a, alice)
     sign_in(page, "alice@example.org")
-    page.goto(url)
+    page.goto(f"/videos/{ready.code}/" if url == "video" else url)
     seen = 0
     for _ in range(60):
         page.keyboard.press("Tab")
