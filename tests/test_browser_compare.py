@@ -193,3 +193,21 @@ def test_the_gallery_stacks_versions_and_the_video_page_lists_them(new_page, ali
     expect(versions).to_contain_text("Remixed from v1")
     versions.get_by_role("link", name="Compare v1 with this one").click()
     page.wait_for_url(f"**/compare/?a={first.code}&b={second.code}")
+
+
+@pytest.mark.parametrize("viewport", [(1440, 900), (390, 844)], ids=["desktop", "phone"])
+def test_compare_pages_have_no_serious_accessibility_violations(new_page, alice, team_a, two_takes, viewport):
+    from tests.test_browser_a11y import serious_violations
+
+    first, second = two_takes
+    page = new_page(viewport)
+    open_compare(page, first, second)
+    problems = {"side": serious_violations(page)}
+    page.get_by_role("button", name="Wipe").click()
+    problems["wipe"] = serious_violations(page)
+    page.goto(f"/compare/?a={first.code}")
+    problems["picker"] = serious_violations(page)
+    page.goto("/")
+    page.get_by_role("button", name="Compare two…").click()
+    problems["gallery picking"] = serious_violations(page)
+    assert problems == {name: [] for name in problems}
