@@ -211,3 +211,21 @@ def test_compare_pages_have_no_serious_accessibility_violations(new_page, alice,
     page.get_by_role("button", name="Compare two…").click()
     problems["gallery picking"] = serious_violations(page)
     assert problems == {name: [] for name in problems}
+
+
+def test_a_new_version_takes_its_stack_s_place_live(new_page, alice, team_a):
+    from studio.videos import review
+
+    first = make_ready_generation(team_a, alice, prompt="A paper boat drifts down a rain-soaked street")
+    page = new_page((1440, 900))
+    messages = collect_console(page)
+    sign_in(page, "alice@example.org")
+    page.goto("/")
+    expect(page.locator(f"#card-{first.code}")).to_be_visible()
+    page.evaluate("window.__stillTheSamePage = true")
+    # A teammate presses Regenerate (its submit is queued; nothing runs it here).
+    second = review.regenerate(generation=first, author=alice)
+    expect(page.locator(f"#card-{second.code}")).to_contain_text("2 versions", timeout=30_000)
+    expect(page.locator(f"#card-{first.code}")).to_have_count(0)
+    assert page.evaluate("window.__stillTheSamePage") is True
+    assert messages == []
