@@ -1,6 +1,6 @@
 """Comparing two videos in a real browser: one set of controls keeps both in step.
 
-Two real MP4s of the team (a landscape one and a portrait one, 24 fps): after a seek
+Two real MP4s of the team (a landscape one and a portrait one, 8 s at 24 fps): after a seek
 and after three seconds of play both currentTimes are within 0.1 s of each other;
 the wipe cuts B at the slider; the prompt diff marks the changed word; picking two
 cards in the gallery leads to the page. Waits are on the videos' own state (their
@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
+from django.core.files.base import ContentFile
 from playwright.sync_api import expect
 
 from studio.videos.models import Derivation
 from tests.conftest import sign_in
-from tests.factories import make_ready_generation
+from tests.factories import make_ready_generation, sample_mp4
 from tests.test_browser_console import collect_console
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -43,6 +44,18 @@ def shoot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
+def with_longer_clip(generation, seconds: int = 8):
+    """The generation's file replaced by a longer clip of the same shape: 3 s of play
+    then a pause must not run into the end on a busy machine."""
+    data = sample_mp4(generation.video_width, generation.video_height, seconds=seconds)
+    generation.video.storage.delete(generation.video.name)
+    generation.video.save("video.mp4", ContentFile(data), save=False)
+    generation.video_duration = float(seconds)
+    generation.video_bytes = len(data)
+    generation.save(update_fields=["video", "video_duration", "video_bytes", "updated"])
+    return generation
+
+
 @pytest.fixture
 def two_takes(team_a, alice):
     first = make_ready_generation(
@@ -57,7 +70,7 @@ def two_takes(team_a, alice):
         lineage=first.lineage,
         derivation=Derivation.REMIXED,
     )
-    return first, second
+    return with_longer_clip(first), with_longer_clip(second)
 
 
 def open_compare(page, first, second, mode: str = "") -> None:
