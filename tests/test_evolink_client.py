@@ -555,7 +555,7 @@ def test_a_key_echoed_by_the_provider_is_redacted():
 @pytest.fixture
 def gateway(monkeypatch) -> FakeGateway:
     # Which gateways lack the batch or list read is remembered per process: start afresh.
-    monkeypatch.setattr(evolink, "_UNSUPPORTED", set())
+    monkeypatch.setattr(evolink, "_UNSUPPORTED", {})
     return FakeGateway()
 
 

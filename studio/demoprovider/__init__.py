@@ -47,8 +47,10 @@ Control routes, for tests and drills (no auth):
   tasks were billed and how often their result was downloaded, with
   ``sent_twice`` and ``billed_unfetched`` (also ``server.ledger_report()``).
 - ``POST /_demo/config`` with any of ``generation_seconds``, ``result_ttl``,
-  ``big_file_mb``, ``render``, ``honour_idempotency``, ``credits`` changes
-  them while running.
+  ``big_file_mb``, ``render``, ``honour_idempotency``, ``credits``,
+  ``batch_reads`` changes them while running. ``batch_reads`` (``"on"``) switches
+  the batch read off as a gateway without it would answer: ``"404"``, ``"405"``,
+  ``"501"`` or ``"malformed"`` (a 200 without a ``data`` list).
 
 Everything is kept in memory (``server.tasks`` in creation order,
 ``server.callback_attempts``, ``server.requests_seen``) for tests to assert on.

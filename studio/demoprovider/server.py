@@ -41,6 +41,8 @@ log = logging.getLogger("studio.demoprovider")
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BATCH = 50
+# The batch read on ("on"), or switched off the ways a gateway without it may answer.
+BATCH_READS = ("on", "404", "405", "501", "malformed")
 MAX_PAGE_SIZE = 50
 DEFAULT_PAGE_SIZE = 20
 ERROR_TYPES = {
@@ -70,6 +72,9 @@ class DemoProvider(ThreadingHTTPServer):
     """The demo provider; all options can be changed on the instance while it runs."""
 
     daemon_threads = True
+    # socketserver's default backlog is 5: a studio opening its sweep's connections
+    # at once (32 reads in flight) would see connects dropped and retried a second later.
+    request_queue_size = 128
 
     def __init__(
         self,
@@ -90,9 +95,12 @@ class DemoProvider(ThreadingHTTPServer):
         render: str = "full",
         honour_idempotency: bool = True,
         credits: float = DEFAULT_CREDITS,
+        batch_reads: str = "on",
     ) -> None:
         if render not in RENDERS:
             raise ValueError(f"render must be one of {', '.join(RENDERS)}")
+        if batch_reads not in BATCH_READS:
+            raise ValueError(f"batch_reads must be one of {', '.join(BATCH_READS)}")
         super().__init__(address, DemoHandler)
         self.generation_seconds = generation_seconds
         self.result_ttl = result_ttl
@@ -104,6 +112,8 @@ class DemoProvider(ThreadingHTTPServer):
         self.public_url = public_url.rstrip("/")
         self.big_file_mb = big_file_mb
         self.render = render
+        # "on", or how a gateway without the batch read answers it (BATCH_READS).
+        self.batch_reads = batch_reads
         self.callback_delays = tuple(callback_delays)
         self.callback_timeout = callback_timeout
         self.tasks: dict[str, DemoTask] = {}
@@ -195,6 +205,10 @@ class DemoProvider(ThreadingHTTPServer):
                 self.ledger.honour_keys = value
             elif name == "credits":
                 self.ledger.credits = float(value)
+            elif name == "batch_reads":
+                if value not in BATCH_READS:
+                    raise ValueError(f"batch_reads must be one of {', '.join(BATCH_READS)}")
+                self.batch_reads = value
             else:
                 raise ValueError(f"unknown setting {name!r}")
         return {
@@ -204,6 +218,7 @@ class DemoProvider(ThreadingHTTPServer):
             "render": self.render,
             "honour_idempotency": self.ledger.honour_keys,
             "credits": self.ledger.credits,
+            "batch_reads": self.batch_reads,
         }
 
     # Tasks
@@ -594,6 +609,14 @@ class DemoHandler(BaseHTTPRequestHandler):
         self._answer(fault, 200, self.server.task_object(task, time.time()))
 
     def _batch(self, raw: bytes) -> None:
+        if self.server.batch_reads != "on":
+            # A gateway without the batch read: no such route, a method it refuses, or a 200 of another shape.
+            without = self.server.batch_reads
+            if without == "malformed":
+                self._send(200, {"object": "list", "items": []})
+            else:
+                self._error(int(without), f"No batch read here ({without}).")
+            return
         go, fault = self._begin("query")
         if not go:
             return

@@ -73,6 +73,8 @@ MAX_PAGE_SIZE = 50
 
 # Statuses the contract says are not worth retrying.
 PERMANENT_STATUSES = frozenset({400, 401, 402, 403, 404, 413})
+# What a gateway without an endpoint beyond the public page answers it (also a malformed answer).
+NOT_OFFERED_STATUSES = frozenset({404, 405, 501})
 USER_AGENT = "OmniStudio/0.1 (+httpx)"
 
 
@@ -399,8 +401,14 @@ class EvolinkError(Exception):
 
 # --- The client ------------------------------------------------------------------
 
-# (gateway, endpoint) pairs that answered "not here": those reads fall back at once.
-_UNSUPPORTED: set[tuple[str, str]] = set()
+# How long a gateway's "not here" answer to a read beyond the public page is
+# believed: until then that read falls back at once; after, it is asked again
+# (a gateway may gain it with an upgrade, or the answer was a proxy's mistake).
+UNSUPPORTED_FOR = 600.0
+# (gateway, endpoint) pairs that answered "not here", and until when (_clock) it is believed.
+# A pair stays (expired) once logged, so the log says it once per process.
+_UNSUPPORTED: dict[tuple[str, str], float] = {}
+_clock = time.monotonic
 
 
 def _read_task(data: Any) -> Task | None:
@@ -574,6 +582,8 @@ class EvolinkClient:
         if not isinstance(items, list):
             self._give_up_on(name, "an answer without a data list")
             return None
+        if _UNSUPPORTED.pop((self.base_url, name), None) is not None:
+            log.info("EvoLink %s read answers at this gateway again", name)
         return items
 
     def _batch(self, task_ids: list[str]) -> list[Task] | None:
@@ -601,16 +611,24 @@ class EvolinkClient:
     @staticmethod
     def _falls_back(exc: EvolinkError) -> bool:
         """An answer that says "no such endpoint here" rather than "something is wrong"."""
-        return exc.status in (404, 405) or exc.type == "malformed_response"
+        return exc.status in NOT_OFFERED_STATUSES or exc.type == "malformed_response"
 
     def _unsupported(self, endpoint: str) -> bool:
-        return (self.base_url, endpoint) in _UNSUPPORTED
+        return _UNSUPPORTED.get((self.base_url, endpoint), 0.0) > _clock()
 
     def _give_up_on(self, endpoint: str, why: str) -> None:
-        # Remembered per gateway for the process: one log line, and no wasted request per read.
-        if (self.base_url, endpoint) not in _UNSUPPORTED:
-            _UNSUPPORTED.add((self.base_url, endpoint))
-            log.warning("EvoLink %s read not available at this gateway (%s); falling back", endpoint, why)
+        # Remembered per gateway for UNSUPPORTED_FOR: no wasted request per read meanwhile.
+        told = (self.base_url, endpoint) in _UNSUPPORTED
+        _UNSUPPORTED[(self.base_url, endpoint)] = _clock() + UNSUPPORTED_FOR
+        if told:
+            log.debug("EvoLink %s read still not available at this gateway (%s)", endpoint, why)
+        else:
+            log.warning(
+                "EvoLink %s read not available at this gateway (%s); falling back for %d minutes at a time",
+                endpoint,
+                why,
+                UNSUPPORTED_FOR // 60,
+            )
 
     # Validation the contract allows us to do before sending anything
 
@@ -797,6 +815,8 @@ class EvolinkClient:
         retry_after = _parse_retry_after(response.headers.get("retry-after"))
         if status in PERMANENT_STATUSES:
             permanent = True
+        elif status in NOT_OFFERED_STATUSES:
+            permanent = True  # "not here": the caller falls back (see _data_list)
         elif status == 429 or status >= 500:
             permanent = False
         else:

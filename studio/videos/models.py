@@ -7,8 +7,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.storage import Storage
-from django.db import models
-from django.db.models import Q
+from django.db import connections, models, transaction
+from django.db.models import F, Q
+from django.db.models.expressions import Expression
+from django.db.models.functions import Lower
+from django.db.models.lookups import In
 from django.utils import timezone
 
 from studio.accounts.models import Team
@@ -45,6 +48,8 @@ class Status(models.TextChoices):
 
 
 IN_FLIGHT = (Status.QUEUED, Status.SUBMITTING, Status.PENDING, Status.PROCESSING, Status.DOWNLOADING)
+# Submitted and not finished at the provider: the statuses that are polled.
+POLLED = (Status.PENDING, Status.PROCESSING)
 
 
 class Derivation(models.TextChoices):
@@ -172,6 +177,8 @@ class Generation(models.Model):
             models.Index(fields=["task_id"], name="gen_task_id"),
             # The gallery's stacks: "is there a newer version" and "how many versions" per card.
             models.Index(fields=["lineage", "created", "id"], name="gen_lineage"),
+            # The rows one claim took (Generation.claim_polls): many at once.
+            models.Index(fields=["claim_version"], name="gen_claim_version"),
         ]
 
     def __str__(self) -> str:
@@ -250,22 +257,90 @@ class Generation(models.Model):
             error_message="",
         )
 
-    def mark_progress(
-        self, *, status: str, progress: int, usage: dict, raw: dict, next_poll_at: datetime
-    ) -> bool:
-        """A poll saw the task still pending or processing; releases the claim."""
-        return self._move(
-            self._held() & Q(status__in=[Status.PENDING, Status.PROCESSING]),
-            status=status,
-            progress=max(progress, self.progress) if status == self.status else progress,
-            usage=usage or self.usage,
-            provider_task=raw,
+    def claim_poll(self, *, next_poll_at: datetime, now: datetime | None = None) -> bool:
+        """Take the row for a poll, as `claim_polls` does for many: see there."""
+        now = now or timezone.now()
+        return self.claim(
+            statuses=POLLED,
+            seconds=(next_poll_at - now).total_seconds(),
+            now=now,
             next_poll_at=next_poll_at,
             poll_count=self.poll_count + 1,
-            claimed_until=None,
-            attempts=0,
-            error_message="",
         )
+
+    @classmethod
+    def claim_polls(cls, *, pks: Iterable[int], free: Q, next_poll_at: Expression) -> int:
+        """Claim for a poll, in one update, each of these rows that is still polled and `free`.
+
+        Returns the claim's version: the rows claimed are
+        `filter(claim_version=version)`. The claim counts the poll and schedules
+        the next one (`next_poll_at`, an expression of `poll_count`: the
+        backoff), and lasts until then: a poll that finds nothing new has
+        nothing left to write, and a poll that dies leaves the row due at its
+        next poll. A poll slower than that (a provider taking longer than the
+        poll interval to answer) may meet another worker's poll of the same
+        row; the fence keeps the slower one's writes out.
+        """
+        version = new_claim_version()
+        # The status through a function: SQLite, which keeps no statistics, would otherwise
+        # walk the status index (every polled row) rather than fetch these few rows by id.
+        polled = In(Lower("status"), list(POLLED))
+        cls.objects.filter(polled, free, pk__in=list(pks)).update(
+            claim_version=version,
+            poll_count=F("poll_count") + 1,
+            next_poll_at=next_poll_at,
+            claimed_until=next_poll_at,
+        )
+        return version
+
+    def progress_changes(self, *, status: str, progress: int, usage: dict, raw: dict) -> dict[str, object]:
+        """What a poll that found the task still under way changes in the row: nothing, when nothing is new."""
+        fields: dict[str, object] = {
+            "status": status,
+            "progress": max(progress, self.progress) if status == self.status else progress,
+            "usage": usage or self.usage,
+            "provider_task": raw,
+            "attempts": 0,
+            "error_message": "",
+        }
+        return {name: value for name, value in fields.items() if getattr(self, name) != value}
+
+    def mark_progress(self, *, status: str, progress: int, usage: dict, raw: dict) -> bool:
+        """A poll (whose claim we hold) saw the task still pending or processing: write what changed.
+
+        The claim already counted the poll and scheduled the next one, so an
+        unchanged task writes nothing (and says True).
+        """
+        changes = self.progress_changes(status=status, progress=progress, usage=usage, raw=raw)
+        return not changes or self._move(self._held() & Q(status__in=POLLED), **changes)
+
+    @classmethod
+    def record_progress(cls, rows: list[Generation], *, claim_version: int) -> None:
+        """Write the progress of many polled rows of one claim (`progress_changes` applied to each).
+
+        The `mark_progress` of many rows, fenced on the claim the same way (a
+        row another worker took over meanwhile stays as that worker has it), in
+        one transaction: one UPDATE statement sent with the values of each row
+        (executemany). `bulk_update` would build a CASE expression per field
+        and row, which cost most of a 10,000-poll sweep (bench/README.md).
+        """
+        db = connections[cls.objects.db]
+        usage, task = cls._meta.get_field("usage"), cls._meta.get_field("provider_task")
+        now = timezone.now()
+        updated = cls._meta.get_field("updated").get_db_prep_save(now, db)
+        quote = db.ops.quote_name
+        sql = (
+            f"UPDATE {quote(cls._meta.db_table)} SET status = %s, progress = %s, usage = %s, "  # noqa: S608
+            "provider_task = %s, attempts = 0, error_message = '', updated = %s "
+            "WHERE id = %s AND claim_version = %s AND status IN (%s, %s)"
+        )
+        params = []
+        for row in rows:
+            row.updated = now
+            json = usage.get_db_prep_save(row.usage, db), task.get_db_prep_save(row.provider_task, db)
+            params.append((row.status, row.progress, *json, updated, row.pk, claim_version, *POLLED))
+        with transaction.atomic(using=db.alias), db.cursor() as cursor:
+            cursor.executemany(sql, params)
 
     def mark_completed(self, *, result_url: str, usage: dict, raw: dict, claim_seconds: float) -> bool:
         """The provider finished: keep the claim and go straight on to saving the file."""

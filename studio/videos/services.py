@@ -30,7 +30,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import reduce
@@ -40,7 +40,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import DEFAULT_DB_ALIAS, close_old_connections, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import DateTimeField, Min, Q, Value
+from django.db.models import Case, DateTimeField, Min, Q, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
 from django.utils import timezone
@@ -51,11 +51,11 @@ from studio.accounts.models import Team
 from studio.videos import keys, prompting, storage
 from studio.videos.evolink import MAX_BATCH, MODEL, EvolinkClient, EvolinkError, Task
 from studio.videos.models import (
+    POLLED,
     Derivation,
     Generation,
     Status,
     file_storage,
-    new_claim_version,
     poster_upload_to,
     video_upload_to,
 )
@@ -160,12 +160,14 @@ MAX_DOWNLOAD_ATTEMPTS = 8
 # How long the provider may take before a generation is given up on.
 MAX_GENERATION_TIME = timedelta(hours=3)
 # Claims outlast the longest a step can take; a step that dies leaves a claim
-# that lapses, and the sweep takes the row on from there.
-POLL_CLAIM_SECONDS = 90
+# that lapses, and the sweep takes the row on from there. (A poll's claim lasts
+# until its next poll: see Generation.claim_polls.)
 # The provider's result links last this long; a younger link that answers 404 is a missing file.
 RESULT_LINK_LIFETIME = timedelta(hours=24)
-SWEEP_BATCH = 5000
-# Polls wait on the network, not the CPU: many threads, each with short work.
+# Rows of a kind one pass takes on at most.
+SWEEP_BATCH = 10_000
+# Polls wait on the network, not the CPU: many threads, each with short work
+# (and as many batch reads in flight at once).
 DEFAULT_SWEEP_THREADS = 32
 
 # A create whose outcome is unknown is sent again (same key) only this long
@@ -228,6 +230,19 @@ def next_poll_delay(poll_count: int, estimated_time: int | None = None) -> float
     return max(minimum, min(MAX_POLL_INTERVAL, 5.0 * 1.5 ** (poll_count - 1)))
 
 
+def next_polls(now: datetime) -> Case:
+    """When a row polled now is next due, by its `poll_count` before this poll: as a database expression.
+
+    The mirror of `next_poll_delay` for one update over many rows (Generation.claim_polls).
+    """
+    steps = []
+    while len(steps) < 20 and (not steps or steps[-1] < next_poll_delay(len(steps) + 1)):
+        steps.append(next_poll_delay(len(steps) + 1))
+    at = [Value(now + timedelta(seconds=delay), output_field=DateTimeField()) for delay in steps]
+    whens = [When(poll_count=count, then=value) for count, value in enumerate(at[:-1])]
+    return Case(*whens, default=at[-1], output_field=DateTimeField())
+
+
 def retry_delay(attempts: int, retry_after: float | None = None) -> float:
     """Backoff for transient failures, honouring the provider's Retry-After."""
     delay = min(300.0, 5.0 * 2**attempts)
@@ -252,8 +267,9 @@ class _Clients:
         self._lock = threading.Lock()
         self._clients: dict[int, EvolinkClient] = {}
         self._connections = max(1, connections)
-        # Tasks the pass read in batches before its polls (`_read_ahead`), by task id.
-        self.read_ahead: dict[str, Task] = {}
+        # What the pass's batch reads answered for the polls left to their own unit
+        # (`_poll_in_batches`), by task id: the task, or the error of its batch.
+        self.read_ahead: dict[str, Task | EvolinkError] = {}
 
     def for_team(self, team: Team) -> EvolinkClient:
         with self._lock:
@@ -509,9 +525,11 @@ def poll_generation(*, generation_id: int) -> bool:
 
 
 def _poll(generation: Generation, clients: _Clients | None) -> bool:
-    if generation.status not in (Status.PENDING, Status.PROCESSING):
+    if generation.status not in POLLED:
         return False
-    if not generation.claim(statuses=[Status.PENDING, Status.PROCESSING], seconds=POLL_CLAIM_SECONDS):
+    now = timezone.now()
+    next_poll_at = now + timedelta(seconds=next_poll_delay(generation.poll_count + 1))
+    if not generation.claim_poll(next_poll_at=next_poll_at, now=now):
         return False
     return _poll_held(generation, clients)
 
@@ -519,56 +537,78 @@ def _poll(generation: Generation, clients: _Clients | None) -> bool:
 def _poll_held(generation: Generation, clients: _Clients | None) -> bool:
     """The poll itself, for a generation whose claim we hold (its task read ahead by the pass, or now)."""
     now = timezone.now()
-    task = clients.read_ahead.pop(generation.task_id, None) if clients is not None else None
-    try:
-        if task is None:
+    answer = clients.read_ahead.pop(generation.task_id, None) if clients is not None else None
+    if answer is None:
+        try:
             with _client(generation.team, clients) as client:
-                task = client.get_task(generation.task_id)
-    except EvolinkError as exc:
-        if exc.status == 404:
-            generation.mark_failed(
-                message="The provider no longer knows this task, so its video cannot be fetched.",
-                code="task_not_found",
-                type=exc.type,
-            )
-        elif exc.permanent:
-            generation.mark_failed(
-                message=exc.user_message, code=exc.code or str(exc.status or ""), type=exc.type
-            )
-        elif generation.attempts + 1 >= MAX_POLL_ATTEMPTS:
-            generation.mark_failed(
-                message="The studio could not reach the provider for a long time and stopped asking. "
-                + exc.describe(retrying=False),
-                code=exc.code or str(exc.status or ""),
-                type=exc.type,
-            )
-        else:
-            generation.retry_later(
-                status=generation.status,
-                next_poll_at=now + timedelta(seconds=retry_delay(generation.attempts, exc.retry_after)),
-            )
-        return True
-    return _apply_task(generation, task, now=now, clients=clients)
+                answer = client.get_task(generation.task_id)
+        except EvolinkError as exc:
+            answer = exc
+    if isinstance(answer, EvolinkError):
+        _poll_failed(generation, answer, now=now)
+    else:
+        _apply_task(generation, answer, now=now)
+    return True
 
 
-def _apply_task(generation: Generation, task: Task, *, now, clients: _Clients | None) -> bool:
+def _poll_failed(generation: Generation, exc: EvolinkError, *, now: datetime) -> None:
+    if exc.status == 404:
+        generation.mark_failed(
+            message="The provider no longer knows this task, so its video cannot be fetched.",
+            code="task_not_found",
+            type=exc.type,
+        )
+    elif exc.permanent:
+        generation.mark_failed(
+            message=exc.user_message, code=exc.code or str(exc.status or ""), type=exc.type
+        )
+    elif generation.attempts + 1 >= MAX_POLL_ATTEMPTS:
+        generation.mark_failed(
+            message="The studio could not reach the provider for a long time and stopped asking. "
+            + exc.describe(retrying=False),
+            code=exc.code or str(exc.status or ""),
+            type=exc.type,
+        )
+    else:
+        generation.retry_later(
+            status=generation.status,
+            next_poll_at=now + timedelta(seconds=retry_delay(generation.attempts, exc.retry_after)),
+        )
+
+
+def _still_under_way(generation: Generation, task: Task, *, now: datetime) -> bool:
+    """The task answered is this generation's, not finished, and not overdue: a progress to record."""
+    overdue = generation.submitted_at and now - generation.submitted_at > MAX_GENERATION_TIME
+    return task.id in ("", generation.task_id) and not task.is_finished and not overdue
+
+
+def _progress(task: Task) -> dict:
+    """The fields of Generation.mark_progress / progress_changes, from a task still under way."""
+    status = Status.PROCESSING if task.status == "processing" else Status.PENDING
+    return {"status": status, "progress": task.progress, "usage": task.usage, "raw": task.raw}
+
+
+def _apply_task(generation: Generation, task: Task, *, now: datetime) -> None:
+    if _still_under_way(generation, task, now=now):
+        generation.mark_progress(**_progress(task))
+        return
     if task.id and task.id != generation.task_id:
         log.warning("Generation %s: the provider answered for another task; ignored", generation.code)
         generation.retry_later(status=generation.status, next_poll_at=now + timedelta(seconds=30))
-        return True
+        return
     if task.status == "completed":
         if not task.result_url:
             generation.mark_failed(
                 message="The provider said the video is done but gave no file to download.",
                 code="no_result",
             )
-            return True
+            return
         if generation.mark_completed(
             result_url=task.result_url, usage=task.usage, raw=task.raw, claim_seconds=download_claim_seconds()
         ):
             # The fast path: save it now, holding the claim mark_completed kept.
             _store(generation)
-        return True
+        return
     if task.status in ("failed", "cancelled"):
         error = task.error
         if task.status == "cancelled":
@@ -581,23 +621,11 @@ def _apply_task(generation: Generation, task: Task, *, now, clients: _Clients | 
             code=(error.code if error else "") or task.status,
             type=error.type if error else "",
         )
-        return True
-    if generation.submitted_at and now - generation.submitted_at > MAX_GENERATION_TIME:
-        generation.mark_failed(
-            message="The provider did not finish this video within 3 hours; the studio stopped waiting.",
-            code="timeout",
-        )
-        return True
-    status = Status.PROCESSING if task.status == "processing" else Status.PENDING
-    generation.mark_progress(
-        status=status,
-        progress=task.progress,
-        usage=task.usage,
-        raw=task.raw,
-        next_poll_at=now
-        + timedelta(seconds=next_poll_delay(generation.poll_count + 1, generation.provider_estimated_time)),
+        return
+    generation.mark_failed(
+        message="The provider did not finish this video within 3 hours; the studio stopped waiting.",
+        code="timeout",
     )
-    return True
 
 
 DOWNLOAD_GAVE_UP = "The studio could not save the finished video after {n} tries: {reason}"
@@ -763,21 +791,26 @@ class SweepKind:
     A step claims its row with a conditional update, does one thing and returns
     whether it did; a row someone else took is simply not done. A row is due
     when nobody holds it and, if the kind `waits`, its `next_poll_at` (a first
-    poll's delay, a backoff) has come. With `claimed_together`, the pass claims
-    all of the kind's due rows with one update, and the step starts holding it.
+    poll's delay, a backoff) has come. The polls are `batched`: the pass claims
+    and reads them 50 at a time (`_poll_in_batches`), and only a poll with
+    more to do than recording progress goes on to the step, holding its claim.
     """
 
     name: str
     rows: Q
     step: Callable[[Generation, _Clients], bool]
     waits: bool = True
-    claimed_together: bool = False
+    batched: bool = False
 
     def due(self, now: datetime) -> Q:
-        due = self.rows & (Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        return self.rows & self.free(now)
+
+    def free(self, now: datetime) -> Q:
+        """Nobody holds the row and, if the kind waits, its time has come (`due` without `rows`)."""
+        free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
         if self.waits:
-            due &= Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now)
-        return due
+            free &= Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now)
+        return free
 
     def due_at(self) -> Coalesce | Greatest:
         """When a row of this kind falls due, as a database expression (the mirror of `due`)."""
@@ -785,6 +818,7 @@ class SweepKind:
         return Greatest(Coalesce("next_poll_at", _LONG_AGO), lapses) if self.waits else lapses
 
 
+POLL = SweepKind("poll", Q(status__in=POLLED), lambda g, clients: _poll_held(g, clients), batched=True)
 SWEEP_KINDS: tuple[SweepKind, ...] = (
     SweepKind(
         "abandoned",
@@ -799,13 +833,8 @@ SWEEP_KINDS: tuple[SweepKind, ...] = (
         lambda g, clients: _resend(g, clients),
     ),
     SweepKind("submit", Q(status=Status.QUEUED), lambda g, clients: _submit(g, clients)),
-    # Polls are the bulk of the work: claimed together, so each costs its request and one write.
-    SweepKind(
-        "poll",
-        Q(status__in=[Status.PENDING, Status.PROCESSING]),
-        lambda g, clients: _poll_held(g, clients),
-        claimed_together=True,
-    ),
+    # Polls are the bulk of the work: 50 cost a claim, a request and at most one write together.
+    POLL,
     SweepKind("store", Q(status=Status.DOWNLOADING), lambda g, clients: _store_again(g)),
 )
 
@@ -825,55 +854,137 @@ class SweepReport:
 
 
 def _find_work(now: datetime) -> list[tuple[SweepKind, Generation]]:
+    """The due rows of the kinds that are not batched, each a unit of work."""
     work: list[tuple[SweepKind, Generation]] = []
     for kind in SWEEP_KINDS:
-        due = Generation.objects.filter(kind.due(now))
-        if not kind.claimed_together:
-            rows = due.select_related("team").order_by("next_poll_at")[:SWEEP_BATCH]
-            work += [(kind, generation) for generation in rows]
-            continue
-        ids = list(due.order_by("next_poll_at").values_list("pk", flat=True)[:SWEEP_BATCH])
-        if not ids:
-            continue
-        version = new_claim_version()
-        claimed = due.filter(pk__in=ids).update(
-            claim_version=version, claimed_until=now + timedelta(seconds=POLL_CLAIM_SECONDS)
-        )
-        if claimed:
-            rows = Generation.objects.filter(pk__in=ids, claim_version=version).select_related("team")
-            work += [(kind, generation) for generation in rows]
+        if not kind.batched:
+            due = Generation.objects.filter(kind.due(now)).select_related("team")
+            work += [(kind, generation) for generation in due.order_by("next_poll_at")[:SWEEP_BATCH]]
     return work
 
 
-def _read_ahead(work: list[tuple[SweepKind, Generation]], clients: _Clients, *, threads: int) -> None:
-    """Read the tasks of the pass's polls with batch requests (50 a call) before the polls run.
+def _poll_batches(now: datetime) -> list[tuple[int, list[int]]]:
+    """The due polls, longest due first, as (team id, row ids) batches: one batch read each."""
+    due = Generation.objects.filter(POLL.due(now)).order_by("next_poll_at")
+    by_team: dict[int, list[int]] = {}
+    for team_id, pk in due.values_list("team_id", "pk")[:SWEEP_BATCH]:
+        by_team.setdefault(team_id, []).append(pk)
+    return [
+        (team_id, pks[start : start + MAX_BATCH])
+        for team_id, pks in by_team.items()
+        for start in range(0, len(pks), MAX_BATCH)
+    ]
 
-    A thousand polls then cost twenty requests instead of a thousand. Whatever
-    is not read here (a gateway without the batch read, an error, a task the
-    answer left out) is simply polled alone by its unit, which handles errors
-    and unknown tasks row by row.
+
+# What recording a poll needs of a row; a poll left to its unit is loaded whole.
+POLL_FIELDS = (
+    *("team", "task_id", "status", "progress", "usage", "provider_task", "attempts", "error_message"),
+    "submitted_at",
+)
+
+
+def _read_batch(rows: list[Generation], clients: _Clients) -> dict[str, Task] | EvolinkError:
+    """One batch read for one team's claimed rows (no database work: it runs on the pool)."""
+    try:
+        return clients.for_team(rows[0].team).get_tasks([row.task_id for row in rows], one_by_one=False)
+    except EvolinkError as exc:
+        return exc
+
+
+def _run_now(function: Callable, *args: object) -> Future:
+    """`pool.submit` without a pool: runs at once, in the calling thread."""
+    future: Future = Future()
+    future.set_result(function(*args))
+    return future
+
+
+def _poll_in_batches(
+    batches: list[tuple[int, list[int]]], clients: _Clients, *, now: datetime, threads: int
+) -> tuple[int, list[Generation]]:
+    """Polls, 50 to a read: claim, read, record; returns (polls recorded, polls left to their unit).
+
+    The batches go in rounds of `threads // 2`: a round is claimed (one
+    update, one select) and its reads sent while the round before is still
+    being read, so at most `threads` reads are in flight and no claim is made
+    long before its read. The calling thread does all the database work, so
+    writers never queue for SQLite's lock; the pool only waits on the provider.
+    A task still under way costs its batch's share of one write when it
+    changed and no write at all when it did not (the claim scheduled its next
+    poll). Whatever else a read answered (a finished task, an error, a task
+    left out, no batch read at this gateway) is left to the poll's own unit,
+    which holds the claim.
     """
-    chunks: list[tuple[Team, list[str]]] = []
-    by_team: dict[int, list[Generation]] = {}
-    for kind, generation in work:
-        if kind.name == "poll" and generation.task_id:
-            by_team.setdefault(generation.team_id, []).append(generation)
-    for rows in by_team.values():
-        ids = [generation.task_id for generation in rows]
-        chunks += [(rows[0].team, ids[start : start + MAX_BATCH]) for start in range(0, len(ids), MAX_BATCH)]
-    if len(chunks) == 0 or (len(chunks) == 1 and len(chunks[0][1]) == 1):
-        return  # one poll: its own request is the batch
+    recorded = 0
+    left: list[Generation] = []
+    schedule = next_polls(now)
+    teams = Team.objects.in_bulk({team_id for team_id, _pks in batches})
 
-    def read(team: Team, ids: list[str]) -> dict[str, Task]:
-        try:
-            return clients.for_team(team).get_tasks(ids, one_by_one=False)
-        except EvolinkError as exc:
-            log.info("Sweep: a batch read of %d tasks failed (%s); they are polled one by one", len(ids), exc)
-            return {}
+    def claim(round_: list[tuple[int, list[int]]]) -> tuple[int, list[list[Generation]]]:
+        pks = [pk for _team_id, batch in round_ for pk in batch]
+        version = Generation.claim_polls(pks=pks, free=POLL.free(now), next_poll_at=schedule)
+        claimed = Generation.objects.filter(claim_version=version).only(*POLL_FIELDS)
+        rows = {row.pk: row for row in claimed}
+        for row in rows.values():
+            row.team = teams[row.team_id]
+        reads = [[rows[pk] for pk in batch if pk in rows] for _team_id, batch in round_]
+        return version, [read for read in reads if read]
 
-    with ThreadPoolExecutor(max(1, min(threads, len(chunks))), thread_name_prefix="read-ahead") as pool:
-        for found in pool.map(lambda chunk: read(*chunk), chunks):
-            clients.read_ahead.update(found)
+    def record(rows: list[Generation], answer: dict[str, Task] | EvolinkError) -> tuple[list, list]:
+        """(rows whose progress changed, rows left to their unit)."""
+        if isinstance(answer, EvolinkError):
+            if not answer.permanent:
+                # Busy or unreachable: each row takes the error (backoff, attempts counted), no request more.
+                clients.read_ahead.update((row.task_id, answer) for row in rows)
+            else:
+                log.info(
+                    "Sweep: a batch read of %d tasks failed (%s); they are polled alone", len(rows), answer
+                )
+            return [], rows
+        changed, unit = [], []
+        for row in rows:
+            task = answer.get(row.task_id)
+            if task is None or not _still_under_way(row, task, now=now):
+                if task is not None:
+                    clients.read_ahead[row.task_id] = task
+                unit.append(row)
+                continue
+            changes = row.progress_changes(**_progress(task))
+            for name, value in changes.items():
+                setattr(row, name, value)
+            if changes:
+                changed.append(row)
+        return changed, unit
+
+    def finish(version: int, reads: list[tuple[Future, list[Generation]]]) -> None:
+        nonlocal recorded
+        changed, unit = [], []
+        for future, rows in reads:
+            more_changed, more_unit = record(rows, future.result())
+            changed += more_changed
+            unit += more_unit
+            recorded += len(rows) - len(more_unit)
+        if changed:
+            Generation.record_progress(changed, claim_version=version)
+        if unit:
+            # Loaded whole for their units, in one query; one another worker took over is left out.
+            whole = Generation.objects.filter(pk__in=[row.pk for row in unit], claim_version=version)
+            left.extend(whole.select_related("team"))
+
+    size = max(1, threads // 2)
+    rounds = [batches[start : start + size] for start in range(0, len(batches), size)]
+    with contextlib.ExitStack() as stack:
+        submit = _run_now
+        if threads > 1 and len(batches) > 1:
+            submit = stack.enter_context(ThreadPoolExecutor(threads, thread_name_prefix="batch-read")).submit
+        reading: list[tuple[int, list[tuple[Future, list[Generation]]]]] = []
+        for round_ in rounds:
+            version, reads = claim(round_)
+            reading.append((version, [(submit(_read_batch, rows, clients), rows) for rows in reads]))
+            if len(reading) > 1:
+                finish(*reading.pop(0))
+        for version, reads in reading:
+            finish(version, reads)
+    return recorded, left
 
 
 def _run_unit(kind: SweepKind, generation: Generation, clients: _Clients) -> bool | None:
@@ -912,21 +1023,29 @@ def sweep(*, threads: int | None = None, now: datetime | None = None) -> SweepRe
 
     Each unit claims its own row, so a unit that finds the row taken (by a
     submit task, a callback's poll or another sweeper) simply does nothing:
-    any number of sweepers may run. With `threads` of 0 or 1 the units run
-    one after another in the calling thread (the tests' transaction sees them).
+    any number of sweepers may run. The polls are claimed, read and recorded
+    in batches first (`_poll_in_batches`). With `threads` of 0 or 1 everything
+    runs one after another in the calling thread (the tests' transaction sees it).
     """
     started = time.monotonic()
     report = SweepReport()
-    work = _find_work(now or timezone.now())
-    if work:
+    now = now or timezone.now()
+    batches = _poll_batches(now)
+    work = _find_work(now)
+    if batches or work:
         threads = int(settings.STUDIO_SWEEP_THREADS if threads is None else threads)
         clients = _Clients(connections=threads)
         try:
-            _read_ahead(work, clients, threads=threads)
+            recorded, left = _poll_in_batches(batches, clients, now=now, threads=threads)
+            if recorded:
+                report.done[POLL.name] += recorded
+            work = [(POLL, generation) for generation in left] + work
             if threads <= 1:
                 outcomes = [(kind, _run_unit(kind, generation, clients)) for kind, generation in work]
-            else:
+            elif work:
                 outcomes = _run_in_pool(work, clients, threads=min(threads, len(work)))
+            else:
+                outcomes = []
         finally:
             clients.close()
         for kind, did_work in outcomes:
@@ -1025,9 +1144,11 @@ def handle_callback(*, code: str, token: str, body: bytes) -> bool:
     if hinted and generation.task_id and hinted != generation.task_id:
         log.info("Callback for generation %s names another task; ignored", generation.code)
         return True
-    moved = Generation.objects.filter(
-        pk=generation.pk, status__in=[Status.PENDING, Status.PROCESSING]
-    ).update(next_poll_at=timezone.now())
+    # A poll's claim lasts until its next poll (Generation.claim_polls): the hint ends it, so the
+    # poll can run now. One under way at this moment is fenced out by the new poll's claim.
+    moved = Generation.objects.filter(pk=generation.pk, status__in=POLLED).update(
+        next_poll_at=timezone.now(), claimed_until=None
+    )
     if moved:
         pk = generation.pk
         transaction.on_commit(lambda: async_task("studio.videos.tasks.poll_generation", pk))
