@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from pathlib import Path
+
+# The studio's package, whichever folder gunicorn was started from (`--config /app/gunicorn.conf.py`).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from studio.lib.env import env_int, env_str
 
 wsgi_app = "studio.wsgi:application"
+chdir = str(Path(__file__).resolve().parent)
 bind = [env_str("STUDIO_BIND", "127.0.0.1:8000")]
 workers = env_int("STUDIO_WEB_WORKERS", 2, minimum=1)
 threads = 4
