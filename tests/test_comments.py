@@ -31,10 +31,13 @@ def test_a_comment_at_a_moment_is_added_in_place(alice_client, alice, ready):
     )
     html = response.content.decode()
     assert response.status_code == 200
-    assert html.lstrip().startswith('<section class="card" id="comments"')
+    # An empty form in the old one's place; the list and the page's live version out of band.
+    assert html.lstrip().startswith('<form method="post"') and 'id="comment-form"' in html
+    assert '<div id="comment-list" class="comment-list" hx-swap-oob="true"' in html
+    assert '<div id="detail-live"' in html and 'hx-swap-oob="true"' in html
     comment = Comment.objects.get(generation=ready)
     assert (comment.author, comment.body, comment.at_seconds) == (alice, "Hold this frame longer", 3.25)
-    assert 'data-seek="3.250"' in html and ">0:03<" in html
+    assert 'data-comment-at="3.250"' in html and 'data-at="3.250"' in html and ">0:03" in html
     assert "Hold this frame longer" in html
 
 
@@ -134,7 +137,9 @@ def test_other_people_s_comments_have_no_edit_buttons(alice_client, ready, bobs_
 
 def test_you_delete_your_own_comment(bob_client, bobs_comment):
     response = bob_client.post(reverse("comment_delete", args=[bobs_comment.code]), **HTMX)
-    assert response.status_code == 200 and response.content == b""
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="comment-list"' in html and "The fox looks great" not in html
     assert not Comment.objects.exists()
 
 

@@ -147,6 +147,9 @@ ROUTES: dict[str, Route] = {
     "gallery_changes": Route(methods=("GET",), query=(*GALLERY_QUERY, "top", "watch", "seen"), htmx=True),
     "generation_detail": Route(target="generation", methods=("GET",)),
     "generation_status": Route(target="generation", methods=("GET",), htmx=True),
+    "generation_changes": Route(
+        target="generation", methods=("GET",), query=("v", "c", "r", "n", "s"), htmx=True
+    ),
     "generation_video": Route(target="generation", methods=("GET",), query=("download",)),
     "generation_poster": Route(target="generation", methods=("GET",)),
     "generation_review": Route(
@@ -162,11 +165,18 @@ ROUTES: dict[str, Route] = {
         reviewer_refused=True,
     ),
     "comment_add": Route(
-        target="generation", methods=("POST",), body={"body": "Nice light", "at_seconds": "1.5"}, htmx=True
+        target="generation",
+        methods=("POST",),
+        body={"body": "Nice light", "at_seconds": "1.5", "end_seconds": "2.5", "drawing": ""},
+        htmx=True,
     ),
     "comment_detail": Route(target="comment", methods=("GET",), htmx=True),
     "comment_edit": Route(target="comment", body={"body": "Edited"}, reviewer_refused=True, htmx=True),
     "comment_delete": Route(target="comment", methods=("POST",), reviewer_refused=True, htmx=True),
+    "comment_reply": Route(target="comment", methods=("POST",), body={"body": "Agreed"}, htmx=True),
+    # bob (a reviewer) neither wrote alice's comment nor made the video.
+    "comment_resolve": Route(target="comment", methods=("POST",), reviewer_refused=True, htmx=True),
+    "comment_reopen": Route(target="comment", methods=("POST",), reviewer_refused=True, htmx=True),
     "compose": Route(body=COMPOSE, query=("from", "sent"), reviewer_refused=True, htmx=True),
     "compose_preview": Route(methods=("POST",), body=COMPOSE, htmx=True),
     "compose_card": Route(target="generation", methods=("GET",), htmx=True),
@@ -191,7 +201,7 @@ def url_names(patterns=None, prefix: str = "") -> dict[str, str]:
 def test_the_table_covers_every_url():
     names = set(url_names())
     assert names - SKIPPED == set(ROUTES), "a URL was added or removed: describe it in ROUTES"
-    assert len(ROUTES) == 40
+    assert len(ROUTES) == 44
 
 
 # --- The world every request meets ----------------------------------------------

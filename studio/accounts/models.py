@@ -78,6 +78,13 @@ class Membership(models.Model):
         """Managers delete any video; those who generate delete their own."""
         return self.is_manager or (self.can_generate and author_id == self.user_id)
 
+    def may_resolve(self, *, comment_author_id: int | None, video_author_id: int | None) -> bool:
+        """Whoever wrote the comment, whoever made the video, and managers resolve (or reopen) it.
+
+        Reviewers too, for their own comments: resolving is part of commenting.
+        """
+        return self.is_manager or self.user_id in (comment_author_id, video_author_id)
+
 
 def invitation_token_hash(token: str) -> str:
     """What the database keeps of an invitation's token (like a callback token's)."""

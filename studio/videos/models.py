@@ -469,20 +469,41 @@ class Generation(models.Model):
 
 
 class Comment(models.Model):
+    """A note on a video: about the whole clip, a moment (at) or a range (at to end), maybe drawn on.
+
+    Replies hang off a top-level comment (one level: a reply to a reply is a
+    reply to its thread). A thread is resolved as a whole.
+    """
+
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     generation = models.ForeignKey(Generation, models.CASCADE, related_name="comments")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+")
+    parent = models.ForeignKey("self", models.CASCADE, null=True, blank=True, related_name="replies")
     body = models.TextField()
-    # Seconds into the video the comment is about, if any.
+    # Seconds into the video the comment is about, if any; a range ends at end_seconds.
     at_seconds = models.FloatField(null=True, blank=True)
+    end_seconds = models.FloatField(null=True, blank=True)
+    # Shapes drawn on the frame at at_seconds, in 0-1 coordinates of the frame
+    # (review.clean_drawing says what is allowed); [] when nothing is drawn.
+    drawing = models.JSONField(default=list, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created = models.DateTimeField(default=timezone.now)
     edited = models.DateTimeField(null=True, blank=True)
+    # Moves on with every change (edit, resolve, reply): the comments' version on a video page.
+    updated = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["created", "id"]
 
     def __str__(self) -> str:
         return self.body[:40]
+
+    @property
+    def is_range(self) -> bool:
+        return self.at_seconds is not None and self.end_seconds is not None
 
 
 class ReviewEvent(models.Model):

@@ -6,6 +6,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("gallery/changes/", views.gallery_changes, name="gallery_changes"),
     path("videos/<uuid:code>/", views.generation_detail, name="generation_detail"),
+    path("videos/<uuid:code>/changes/", views.generation_changes, name="generation_changes"),
     path("videos/<uuid:code>/status/", views.generation_status, name="generation_status"),
     path("videos/<uuid:code>/video.mp4", views.generation_video, name="generation_video"),
     path("videos/<uuid:code>/poster.jpg", views.generation_poster, name="generation_poster"),
@@ -19,6 +20,9 @@ urlpatterns = [
     path("comments/<uuid:code>/", views.comment_detail, name="comment_detail"),
     path("comments/<uuid:code>/edit/", views.comment_edit, name="comment_edit"),
     path("comments/<uuid:code>/delete/", views.comment_delete, name="comment_delete"),
+    path("comments/<uuid:code>/reply/", views.comment_reply, name="comment_reply"),
+    path("comments/<uuid:code>/resolve/", views.comment_resolve, name="comment_resolve"),
+    path("comments/<uuid:code>/reopen/", views.comment_reopen, name="comment_reopen"),
     # The team's EvoLink key, on the team settings page.
     path("team/key/", keys.team_key_save, name="team_key_save"),
     path("team/key/remove/", keys.team_key_remove, name="team_key_remove"),

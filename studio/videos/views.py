@@ -20,8 +20,8 @@ from studio.accounts.access import member_required, other_memberships, switch_te
 from studio.accounts.models import Membership
 from studio.videos import gallery, media, prompting, review, services
 from studio.videos.forms import ComposeForm, GalleryFilterForm, TaskIdForm
-from studio.videos.models import Comment, Derivation, Favourite, Generation, ReviewStatus, Status
-from studio.videos.review import CommentForm, ReviewForm
+from studio.videos.models import IN_FLIGHT, Comment, Derivation, Favourite, Generation, ReviewStatus, Status
+from studio.videos.review import CommentForm, EditForm, ReplyForm, ReviewForm
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,17 @@ def _get_own_comment(request: HttpRequest, code: uuid.UUID, doing: str) -> Comme
     comment, is_yours = _get_comment_for_user(request, code)
     if not is_yours:
         raise PermissionDenied(f"You can only {doing} your own comments.")
+    return comment
+
+
+def _get_comment_to_resolve(request: HttpRequest, code: uuid.UUID) -> Comment:
+    """A comment whose thread this person may resolve or reopen (else 403; outsiders 404)."""
+    comment, _ = _get_comment_for_user(request, code)
+    thread = comment.parent or comment
+    if not request.membership.may_resolve(
+        comment_author_id=thread.author_id, video_author_id=comment.generation.author_id
+    ):
+        raise PermissionDenied("The comment's author, the video's author and team admins resolve comments.")
     return comment
 
 
@@ -193,18 +204,39 @@ def gallery_changes(request: HttpRequest) -> HttpResponse:
 # --- A video's page -------------------------------------------------------------
 
 
+def _video_duration(generation: Generation) -> float | None:
+    """How long the video a comment can point into is; None when there is none (failed, in flight)."""
+    if generation.status != Status.READY or not generation.video:
+        return None
+    return generation.video_duration or float("inf")
+
+
+def _comments_context(request: HttpRequest, generation: Generation) -> dict:
+    """The comment threads, each marked with what this person may do with it."""
+    threads = review.comment_threads(generation=generation)
+    membership = request.membership
+    for thread in [*threads.open, *threads.resolved]:
+        thread.may_resolve = membership.may_resolve(
+            comment_author_id=thread.author_id, video_author_id=generation.author_id
+        )
+        for comment in [thread, *thread.replies.all()]:
+            comment.is_yours = comment.author_id == request.user.id
+    return {"threads": threads, "has_video": _video_duration(generation) is not None}
+
+
 def _detail_context(request: HttpRequest, generation: Generation, allowed: Allowed, **extra: object) -> dict:
     return {
         "generation": generation,
+        # Read before the parts of the page, so a change made meanwhile is newer than it.
+        "live": review.live_keys(generation=generation),
         "can_review": allowed.review,
         "can_generate": allowed.generate,
         "may_delete": allowed.delete,
         "is_favourite": Favourite.objects.filter(generation=generation, user=request.user).exists(),
-        "comments": generation.comments.select_related("author"),
-        "comment_form": CommentForm(),
+        **_comments_context(request, generation),
+        "comment_form": CommentForm(duration=_video_duration(generation)),
         "task_form": TaskIdForm(),
-        "events": generation.review_events.select_related("actor")[:10],
-        "review_choices": ReviewStatus.choices,
+        **_review_context(generation),
         "parts": [
             (label, generation.parts.get(key))
             for key, (label, _) in prompting.PARTS.items()
@@ -213,6 +245,13 @@ def _detail_context(request: HttpRequest, generation: Generation, allowed: Allow
         "negatives": [prompting.NEGATIVE_LABELS.get(key, key) for key in generation.negatives],
         "versions": gallery.versions_of(generation),
         **extra,
+    }
+
+
+def _review_context(generation: Generation) -> dict:
+    return {
+        "events": generation.review_events.select_related("actor")[:10],
+        "review_choices": ReviewStatus.choices,
     }
 
 
@@ -274,18 +313,31 @@ def _back_to(generation: Generation, anchor: str = "") -> HttpResponse:
     return redirect(reverse("generation_detail", args=[generation.code]) + anchor)
 
 
+def _require_video(generation: Generation) -> None:
+    """Reviews and favourites are about a video: a generation without one has neither."""
+    if generation.status != Status.READY:
+        raise PermissionDenied("Only a finished video is reviewed or kept as a favourite.")
+
+
 @member_required
 @require_POST
 def generation_review(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
     generation, allowed = _get_generation_for_user(request, code)
     allowed.check("review")
+    _require_video(generation)
     form = ReviewForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest("Unknown review status.")
     review.set_review_status(generation=generation, actor=request.user, status=form.cleaned_data["status"])
     if request.htmx:
-        context = _detail_context(request, generation, allowed)
-        return render(request, "videos/detail_review.html", context)
+        context = {
+            "generation": generation,
+            "can_review": allowed.review,
+            "live": review.live_keys(generation=generation),
+            "live_oob": True,
+            **_review_context(generation),
+        }
+        return render(request, "videos/detail_review_update.html", context)
     return _back_to(generation)
 
 
@@ -294,6 +346,7 @@ def generation_review(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
 def generation_favourite(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
     """Your own favourite mark; reviewers may keep favourites too, it changes nothing shared."""
     generation, _ = _get_generation_for_user(request, code)
+    _require_video(generation)
     is_favourite = review.toggle_favourite(generation=generation, user=request.user)
     if request.htmx:
         context = {"generation": generation, "is_favourite": is_favourite}
@@ -348,49 +401,124 @@ def generation_task(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
 # --- Comments -------------------------------------------------------------------
 
 
+def _comments_changed(request: HttpRequest, generation: Generation, **extra: object) -> HttpResponse:
+    """After a change to the comments, by htmx: the list and the page's live version, out of band.
+
+    The forms that asked stay where they are (hx-swap="none"), except the one
+    that says so itself (a new comment's form is swapped for an empty one).
+    """
+    context = {
+        "generation": generation,
+        "live": review.live_keys(generation=generation),
+        **_comments_context(request, generation),
+        **extra,
+    }
+    return render(request, "videos/detail_comment_update.html", context)
+
+
+def _comment_form_page(
+    request: HttpRequest, generation: Generation, allowed: Allowed, **forms: object
+) -> HttpResponse:
+    """Without htmx a refused form comes back on the whole page, with its errors and what was typed."""
+    context = _detail_context(request, generation, allowed, **forms)
+    return render(request, "videos/detail.html", context, status=400)
+
+
 @member_required
 @require_POST
 def comment_add(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
-    """Everyone in the team comments, reviewers included."""
+    """Everyone in the team comments, reviewers included (drawing on the frame too)."""
     generation, allowed = _get_generation_for_user(request, code)
-    form = CommentForm(request.POST)
+    form = CommentForm(request.POST, duration=_video_duration(generation))
     if form.is_valid():
         review.add_comment(
             generation=generation,
             author=request.user,
             body=form.cleaned_data["body"],
             at_seconds=form.cleaned_data["at_seconds"],
+            end_seconds=form.cleaned_data["end_seconds"],
+            drawing=form.cleaned_data["drawing"],
         )
         if not request.htmx:
             return _back_to(generation, "#comments")
-        form = CommentForm()
+        form = CommentForm(duration=_video_duration(generation))
     elif not request.htmx:
-        # The page again, with the error next to the comment and the comment still there.
-        context = _detail_context(request, generation, allowed, comment_form=form)
-        return render(request, "videos/detail.html", context, status=400)
-    context = _detail_context(request, generation, allowed, comment_form=form)
-    return render(request, "videos/detail_comments.html", context)
+        return _comment_form_page(request, generation, allowed, comment_form=form)
+    return _comments_changed(request, generation, comment_form=form, with_form=True)
+
+
+@member_required
+@require_POST
+def comment_reply(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
+    """A reply in the comment's thread; anyone in the team may reply."""
+    comment, _ = _get_comment_for_user(request, code)
+    generation = comment.generation
+    form = ReplyForm(request.POST)
+    if form.is_valid():
+        review.reply_to(comment=comment, author=request.user, body=form.cleaned_data["body"])
+        if not request.htmx:
+            return _back_to(generation, f"#comment-{(comment.parent or comment).code}")
+        return _comments_changed(request, generation)
+    thread = comment.parent or comment
+    if not request.htmx:
+        _, allowed = _get_generation_for_user(request, generation.code)
+        return _comment_form_page(request, generation, allowed, reply_form=form, reply_to=thread.code)
+    return _comments_changed(request, generation, reply_form=form, reply_to=thread.code)
+
+
+@member_required
+@require_POST
+def comment_resolve(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
+    comment = _get_comment_to_resolve(request, code)
+    review.resolve_comment(comment=comment, user=request.user)
+    return (
+        _comments_changed(request, comment.generation)
+        if request.htmx
+        else _back_to(comment.generation, "#comments")
+    )
+
+
+@member_required
+@require_POST
+def comment_reopen(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
+    comment = _get_comment_to_resolve(request, code)
+    review.reopen_comment(comment=comment)
+    thread = comment.parent or comment
+    if not request.htmx:
+        return _back_to(comment.generation, f"#comment-{thread.code}")
+    return _comments_changed(request, comment.generation)
 
 
 @member_required
 @require_GET
 def comment_detail(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
-    comment, _ = _get_comment_for_user(request, code)
-    return render(request, "videos/detail_comment.html", {"comment": comment})
+    """One comment as the list shows it (the editor's Cancel)."""
+    comment, comment.is_yours = _get_comment_for_user(request, code)
+    thread = comment.parent or comment
+    comment.may_resolve = request.membership.may_resolve(
+        comment_author_id=thread.author_id, video_author_id=comment.generation.author_id
+    )
+    return render(
+        request, "videos/detail_comment_body.html", {"comment": comment, "generation": comment.generation}
+    )
 
 
 @member_required
 @require_http_methods(["GET", "POST"])
 def comment_edit(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
     comment = _get_own_comment(request, code, "edit")
-    form = CommentForm(request.POST or None, initial={"body": comment.body})
+    form = EditForm(request.POST or None, initial={"body": comment.body})
     if request.method == "POST" and form.is_valid():
         review.edit_comment(comment=comment, body=form.cleaned_data["body"])
         if not request.htmx:
             return _back_to(comment.generation, "#comments")
-        return render(request, "videos/detail_comment.html", {"comment": comment})
+        return _comments_changed(request, comment.generation)
     template = "videos/detail_comment_edit.html" if request.htmx else "videos/detail_comment_edit_page.html"
-    return render(request, template, {"comment": comment, "form": form})
+    # A refused edit by htmx comes back out of band, in the editor's place, with the error.
+    context = {"comment": comment, "form": form, "oob": request.method == "POST"}
+    return render(
+        request, template, context, status=400 if request.method == "POST" and not request.htmx else 200
+    )
 
 
 @member_required
@@ -400,8 +528,55 @@ def comment_delete(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
     generation = comment.generation
     review.delete_comment(comment=comment)
     if request.htmx:
-        return HttpResponse("")  # the comment's element is swapped for nothing
+        return _comments_changed(request, generation)
     return _back_to(generation, "#comments")
+
+
+# --- The live video page --------------------------------------------------------
+
+
+@member_required
+@require_GET
+def generation_changes(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
+    """An open video page's live refresh: 204 while nothing changed, else only the parts that did.
+
+    The page says the version it has seen (v) and a token per live part
+    (comments, review, versions): one query answers whether anything moved
+    (review.page_version); only then is the rest read, and only the parts
+    whose token moved are sent, out of band, with the live element again.
+    """
+    since = request.GET.get("v", "")
+    version = review.page_version(team=request.team, code=code)
+    if version is None:
+        # Deleted meanwhile (or never the team's): a 404 that says so where the page is
+        # (review.js swaps it in), and no trigger to ask again.
+        return render(request, "videos/detail_live_gone.html", status=404)
+    if version == since:
+        return HttpResponse(status=204)
+    generation, allowed = _get_generation_for_user(request, code)
+    shown_status = request.GET.get("s", "")
+    if shown_status != generation.status and not (shown_status in IN_FLIGHT and generation.in_flight):
+        # Finished, or settled by hand: the player and the actions change with it.
+        return HttpResponseClientRefresh()
+    live = review.live_keys(generation=generation)
+    if live is None:
+        return render(request, "videos/detail_live_gone.html", status=404)
+    send = {
+        "comments": request.GET.get("c") != live.comments,
+        "review": request.GET.get("r") != live.review and generation.status == Status.READY,
+        "versions": request.GET.get("n") != live.versions,
+    }
+    context = {"generation": generation, "live": live, "send": send, "can_review": allowed.review}
+    context["news"] = review.news_since(
+        generation=generation, since=review.version_moment(since), user=request.user
+    )
+    if send["comments"]:
+        context.update(_comments_context(request, generation))
+    if send["review"]:
+        context.update(_review_context(generation))
+    if send["versions"]:
+        context["versions"] = gallery.versions_of(generation)
+    return render(request, "videos/detail_changes.html", context)
 
 
 # --- Compose --------------------------------------------------------------------

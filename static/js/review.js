@@ -1,0 +1,147 @@
+// The review side of a video's page: the live refresh rests while nobody looks,
+// swaps of the comment list never take away what someone is typing, and the new
+// comment's range comes from the player's in/out marks. Everything hangs off
+// ids and data-* attributes (the Content-Security-Policy forbids inline handlers).
+(function () {
+  "use strict";
+
+  function hidden() {
+    return document.hidden || document.visibilityState === "hidden";
+  }
+
+  // The form whose own answer is being swapped in: it is reset (or shows its
+  // error), never kept as it was.
+  var asking = null;
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (elt.id === "detail-live") {
+      // Nobody is looking at a hidden tab: skip the refresh until it is shown.
+      if (hidden()) event.preventDefault();
+      else asking = null;
+      return;
+    }
+    asking = elt.closest ? elt.closest("form") || elt : elt;
+  });
+  // The video was deleted while the page was open: the 404 says so in the live element's place.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.elt.id === "detail-live" && event.detail.xhr.status === 404) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+  document.addEventListener("visibilitychange", function () {
+    var live = document.getElementById("detail-live");
+    if (!hidden() && live && window.htmx) window.htmx.trigger(live, "wake");
+  });
+
+  function twin(fragment, id) {
+    if (fragment.id === id) return fragment;
+    return fragment.querySelector ? fragment.querySelector("#" + CSS.escape(id)) : null;
+  }
+
+  function busy(element) {
+    if (element === asking || element.contains(asking)) return false;
+    if (element.classList.contains("is-editing")) return true;
+    var field = element.querySelector("textarea");
+    return !!field && (field.value.trim() !== "" || field === document.activeElement);
+  }
+
+  // Before a new comment list replaces the old: open disclosures ("Show
+  // resolved", a reply) stay open, and an editor or a reply being written
+  // stays exactly as it is (htmx's hx-preserve moves the element itself over).
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var target = event.detail.target;
+    var fragment = event.detail.fragment;
+    if (!target || target.id !== "comment-list" || !fragment) return;
+    target.querySelectorAll("details[id]").forEach(function (details) {
+      var other = twin(fragment, details.id);
+      if (other) other.open = details.open;
+    });
+    target.querySelectorAll("form[data-keep-typing][id], article.is-editing[id]").forEach(function (element) {
+      var other = twin(fragment, element.id);
+      if (other && busy(element)) other.setAttribute("hx-preserve", "");
+    });
+  });
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "comment-list") {
+      document.dispatchEvent(new CustomEvent("studio:comments-changed"));
+    }
+  });
+
+  // --- The new comment's moment: a point, or the player's in/out range ---
+
+  function studioPlayer() {
+    return window.StudioPlayer || null;
+  }
+
+  function clock(seconds) {
+    if (window.StudioPlayerLib && window.StudioPlayerLib.clock) return window.StudioPlayerLib.clock(seconds);
+    var whole = Math.floor(seconds || 0);
+    var secs = whole % 60;
+    return Math.floor(whole / 60) + ":" + (secs < 10 ? "0" : "") + secs;
+  }
+
+  function range() {
+    var player = studioPlayer();
+    var marked = player && player.getRange ? player.getRange() : null;
+    if (!marked || marked["in"] == null || marked.out == null || marked.out <= marked["in"]) return null;
+    return marked;
+  }
+
+  function labelRanges() {
+    var marked = range();
+    document.querySelectorAll("[data-comment-form] [data-range-label]").forEach(function (label) {
+      label.textContent = marked ? clock(marked["in"]) + "–" + clock(marked.out) : "(mark in/out: I, O)";
+    });
+  }
+  document.addEventListener("studio:player-time", labelRanges);
+  document.addEventListener("studio:player-ready", labelRanges);
+  document.addEventListener("keyup", labelRanges);
+  document.addEventListener("click", function () {
+    window.setTimeout(labelRanges, 0);
+  });
+
+  // What the form sends as its moment: the range when "Range" is ticked and
+  // one is marked; the position now when something is drawn (a drawing is on a frame).
+  function moment(form) {
+    var rangeToggle = form.querySelector("[data-range-toggle]");
+    var atToggle = form.querySelector("[data-at-toggle]");
+    var marked = rangeToggle && rangeToggle.checked ? range() : null;
+    if (marked) return { at: marked["in"].toFixed(3), end: marked.out.toFixed(3) };
+    var drawing = form.querySelector("[name=drawing]");
+    var at = form.querySelector("[name=at_seconds]");
+    var player = studioPlayer();
+    var video = (player && player.video) || document.getElementById("player");
+    if (drawing && drawing.value && video) return { at: video.currentTime.toFixed(3), end: "" };
+    if (atToggle && !atToggle.checked) return { at: "", end: "" };
+    return { at: at ? at.value : "", end: "" };
+  }
+
+  // htmx reads the form after every submit listener ran (player.js fills
+  // at_seconds there): this is the last word on what is sent.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var form = event.detail.elt;
+    if (!form.matches || !form.matches("[data-comment-form]")) return;
+    var chosen = moment(form);
+    event.detail.parameters.at_seconds = chosen.at;
+    event.detail.parameters.end_seconds = chosen.end;
+  });
+  // Without htmx (a plain post) the hidden fields are what is sent.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("[data-comment-form]") || form.hasAttribute("hx-post")) return;
+    var chosen = moment(form);
+    form.querySelector("[name=at_seconds]").value = chosen.at;
+    form.querySelector("[name=end_seconds]").value = chosen.end;
+  });
+  document.addEventListener("change", function (event) {
+    if (!event.target.matches("[data-range-toggle]")) return;
+    var form = event.target.closest("form");
+    var atToggle = form && form.querySelector("[data-at-toggle]");
+    // A range is a moment too: ticking it ticks "at".
+    if (event.target.checked && atToggle) atToggle.checked = true;
+    labelRanges();
+  });
+})();
