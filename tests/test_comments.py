@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.urls import reverse
 
-from studio.videos.models import Comment
-from tests.factories import make_ready_generation
+from studio.videos.models import Comment, Status
+from tests.factories import make_generation, make_ready_generation
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -162,3 +164,198 @@ def test_signed_out_goes_to_sign_in(client, bobs_comment, name):
     assert response.status_code in (302, 405)
     if response.status_code == 302:
         assert response["Location"].startswith(reverse("login"))
+
+
+# --- Replies, resolving, ranges and drawings ------------------------------------------
+
+ARROW = {"type": "arrow", "colour": "yellow", "points": [[0.1, 0.2], [0.5, 0.6]]}
+RECT = {"type": "rect", "colour": "pink", "points": [[0.2, 0.25], [0.6, 0.75]]}
+
+
+def test_a_reviewer_replies_in_the_thread(bob_client, bob, ready, alice):
+    first = Comment.objects.create(generation=ready, author=alice, body="Too dark?")
+    response = bob_client.post(reverse("comment_reply", args=[first.code]), {"body": "A little"}, **HTMX)
+    assert response.status_code == 200
+    reply = Comment.objects.get(parent=first)
+    assert (reply.author, reply.body, reply.generation) == (bob, "A little", ready)
+    html = response.content.decode()
+    assert 'id="comment-list"' in html and "A little" in html and 'class="replies"' in html
+
+
+def test_a_reply_to_a_reply_joins_the_thread(bob_client, ready, alice):
+    first = Comment.objects.create(generation=ready, author=alice, body="Too dark?")
+    reply = Comment.objects.create(generation=ready, author=alice, parent=first, body="Or fine")
+    bob_client.post(reverse("comment_reply", args=[reply.code]), {"body": "Fine"}, **HTMX)
+    assert Comment.objects.get(body="Fine").parent == first
+
+
+def test_an_empty_reply_says_so_next_to_its_field(bob_client, ready, alice):
+    first = Comment.objects.create(generation=ready, author=alice, body="Too dark?")
+    response = bob_client.post(reverse("comment_reply", args=[first.code]), {"body": "  "}, **HTMX)
+    html = response.content.decode()
+    assert response.status_code == 200 and "Write something first." in html
+    assert f'id="reply-{first.code}" open' in html
+    assert not Comment.objects.filter(parent=first).exists()
+
+
+def test_an_empty_reply_without_htmx_shows_the_page_with_the_error(bob_client, ready, alice):
+    first = Comment.objects.create(generation=ready, author=alice, body="Too dark?")
+    response = bob_client.post(reverse("comment_reply", args=[first.code]), {"body": ""})
+    assert response.status_code == 400 and "Write something first." in response.content.decode()
+
+
+def test_another_team_cannot_reply(charlie_client, bobs_comment):
+    response = charlie_client.post(reverse("comment_reply", args=[bobs_comment.code]), {"body": "hi"})
+    assert response.status_code == 404
+    assert not Comment.objects.filter(parent=bobs_comment).exists()
+
+
+def test_reply_refuses_get(bob_client, bobs_comment):
+    assert bob_client.get(reverse("comment_reply", args=[bobs_comment.code])).status_code == 405
+
+
+def test_the_author_resolves_and_reopens_their_comment(bob_client, bob, bobs_comment):
+    response = bob_client.post(reverse("comment_resolve", args=[bobs_comment.code]), **HTMX)
+    assert response.status_code == 200
+    bobs_comment.refresh_from_db()
+    assert bobs_comment.resolved_at is not None and bobs_comment.resolved_by == bob
+    html = response.content.decode()
+    assert "Show resolved (1)" in html and "Every comment is resolved." in html
+    # A resolved comment is no marker on the scrubber.
+    assert "data-comment-at" not in html
+    response = bob_client.post(reverse("comment_reopen", args=[bobs_comment.code]), **HTMX)
+    bobs_comment.refresh_from_db()
+    assert bobs_comment.resolved_at is None and "Show resolved" not in response.content.decode()
+
+
+def test_the_video_s_author_resolves_a_reviewer_s_comment(alice_client, alice, bobs_comment):
+    assert alice_client.post(reverse("comment_resolve", args=[bobs_comment.code])).status_code == 302
+    bobs_comment.refresh_from_db()
+    assert bobs_comment.resolved_by == alice
+
+
+def test_a_reviewer_may_not_resolve_someone_else_s_comment(bob_client, ready, alice):
+    comment = Comment.objects.create(generation=ready, author=alice, body="Mine")
+    assert bob_client.post(reverse("comment_resolve", args=[comment.code]), **HTMX).status_code == 403
+    comment.refresh_from_db()
+    assert comment.resolved_at is None
+    html = bob_client.get(reverse("generation_detail", args=[ready.code])).content.decode()
+    assert reverse("comment_resolve", args=[comment.code]) not in html
+
+
+def test_another_team_cannot_resolve(charlie_client, bobs_comment):
+    assert charlie_client.post(reverse("comment_resolve", args=[bobs_comment.code])).status_code == 404
+    assert charlie_client.post(reverse("comment_reopen", args=[bobs_comment.code])).status_code == 404
+
+
+def test_resolving_a_reply_resolves_its_thread(bob_client, bobs_comment, bob):
+    reply = Comment.objects.create(
+        generation=bobs_comment.generation, author=bob, parent=bobs_comment, body="ok"
+    )
+    bob_client.post(reverse("comment_resolve", args=[reply.code]), **HTMX)
+    bobs_comment.refresh_from_db()
+    reply.refresh_from_db()
+    assert bobs_comment.resolved_at is not None and reply.resolved_at is None
+
+
+def test_a_range_comment_keeps_both_ends(alice_client, ready):
+    response = alice_client.post(
+        add_url(ready), {"body": "This stretch drags", "at_seconds": "1", "end_seconds": "2.5"}, **HTMX
+    )
+    comment = Comment.objects.get()
+    assert (comment.at_seconds, comment.end_seconds) == (1.0, 2.5)
+    html = response.content.decode()
+    assert 'data-comment-at="1.000" data-comment-end="2.500"' in html and "0:01\u20130:02" in html
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"at_seconds": "3", "end_seconds": "1"}, "The range ends (0:01) before it starts (0:03)"),
+        ({"end_seconds": "2"}, "Pin the comment to a moment first"),
+        ({"at_seconds": "9"}, "past the end of the video (0:04)"),
+        ({"at_seconds": "1", "end_seconds": "40"}, "past the end of the video (0:04)"),
+        ({"at_seconds": "1", "end_seconds": "x"}, "could not be read"),
+        ({"drawing": json.dumps([ARROW])}, "Pin the comment to a moment first"),
+        ({"at_seconds": "1", "drawing": "{nope"}, "The drawing could not be read"),
+        (
+            {"at_seconds": "1", "drawing": json.dumps([{**ARROW, "type": "circle"}])},
+            "Only arrows, rectangles",
+        ),
+        ({"at_seconds": "1", "drawing": json.dumps([{**ARROW, "points": [[0.1, 1.5], [0, 0]]}])}, "outside"),
+        (
+            {"at_seconds": "1", "drawing": json.dumps([{**ARROW, "points": [[0.1, 0.2]]}])},
+            "missing its points",
+        ),
+        ({"at_seconds": "1", "drawing": json.dumps([{**ARROW, "colour": "red"}])}, "drawing colours"),
+        ({"at_seconds": "1", "drawing": json.dumps([ARROW] * 31)}, "at most 30 shapes"),
+        (
+            {"at_seconds": "1", "drawing": json.dumps([{"type": "pen", "points": [[0.5, 0.5]] * 401}])},
+            "too long; split it",
+        ),
+        ({"at_seconds": "1", "drawing": "[" + "1," * 40000 + "1]"}, "too detailed"),
+    ],
+)
+def test_a_bad_moment_or_drawing_is_explained_and_nothing_is_saved(alice_client, ready, data, message):
+    response = alice_client.post(add_url(ready), {"body": "Look here", **data}, **HTMX)
+    html = response.content.decode()
+    assert response.status_code == 200 and message in html
+    assert "Look here</textarea>" in html  # what was typed stays
+    assert not Comment.objects.exists()
+    # The same without htmx: the page again, with the message.
+    response = alice_client.post(add_url(ready), {"body": "Look here", **data})
+    assert response.status_code == 400 and message in response.content.decode()
+
+
+def test_a_drawing_is_saved_rounded_and_rendered_as_data(alice_client, ready):
+    hostile = {**RECT, "points": [[0.123456789, 0.25], [0.6, 0.75]], "onload": "alert(1)", "html": "<b>x</b>"}
+    alice_client.post(
+        add_url(ready),
+        {"body": "Crop to this", "at_seconds": "2", "drawing": json.dumps([ARROW, hostile])},
+        **HTMX,
+    )
+    comment = Comment.objects.get()
+    assert comment.drawing == [ARROW, {**RECT, "points": [[0.1235, 0.25], [0.6, 0.75]]}]
+    html = alice_client.get(reverse("generation_detail", args=[ready.code])).content.decode()
+    assert 'data-drawing="[{&quot;type&quot;:&quot;arrow&quot;' in html
+    assert "onload" not in html and "&lt;b&gt;x" not in html
+    assert 'data-drawing-at="2.000"' in html and "has-drawing" in html
+
+
+def test_a_failed_generation_takes_comments_but_no_moments(alice_client, team_a, alice):
+    failed = make_generation(team_a, alice, status=Status.FAILED, error_message="Content policy")
+    response = alice_client.post(add_url(failed), {"body": "Try a softer prompt"}, **HTMX)
+    assert response.status_code == 200 and Comment.objects.get().generation == failed
+    response = alice_client.post(add_url(failed), {"body": "At 1s", "at_seconds": "1"}, **HTMX)
+    assert "no video to point at" in response.content.decode()
+    html = alice_client.get(reverse("generation_detail", args=[failed.code])).content.decode()
+    assert "data-at-toggle" not in html and "data-draw-tool" not in html and "Tick" not in html
+
+
+def test_a_long_comment_is_refused_with_its_length(alice_client, ready):
+    response = alice_client.post(add_url(ready), {"body": "x" * 4001}, **HTMX)
+    assert "at most 4000 characters; this one has 4001" in response.content.decode()
+
+
+def test_deleting_a_thread_s_comment_takes_its_replies(bob_client, bobs_comment, alice):
+    Comment.objects.create(generation=bobs_comment.generation, author=alice, parent=bobs_comment, body="ok")
+    bob_client.post(reverse("comment_delete", args=[bobs_comment.code]), **HTMX)
+    assert not Comment.objects.exists()
+
+
+def test_the_page_reads_its_threads_in_a_constant_number_of_queries(
+    alice_client, ready, alice, bob, django_assert_max_num_queries
+):
+    for index in range(6):
+        thread = Comment.objects.create(
+            generation=ready, author=bob, body=f"Note {index}", at_seconds=index / 2
+        )
+        Comment.objects.create(generation=ready, author=alice, parent=thread, body="Reply")
+    with django_assert_max_num_queries(30) as queries:
+        alice_client.get(reverse("generation_detail", args=[ready.code]))
+    few = len(queries)
+    for index in range(6):
+        thread = Comment.objects.create(generation=ready, author=bob, body=f"More {index}")
+        Comment.objects.create(generation=ready, author=bob, parent=thread, body="Reply")
+    with django_assert_max_num_queries(few):
+        alice_client.get(reverse("generation_detail", args=[ready.code]))
