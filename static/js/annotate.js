@@ -328,6 +328,9 @@
     var clip = video();
     if (player && player.pause) player.pause();
     else if (clip) clip.pause();
+    // The tools sit with the comment form, often below the fold: bring the frame into view.
+    var box = svg.getBoundingClientRect();
+    if (box.top < 0 || box.bottom > window.innerHeight) svg.scrollIntoView({ block: "nearest" });
     markTools();
   }
 
