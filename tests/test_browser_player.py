@@ -350,7 +350,7 @@ def test_shortcut_sheet_and_typing(page, alice, landscape):
     expect(page.locator("[data-player-time]")).to_have_text("0:01")
     box.fill("The horizon tilts here")
     page.get_by_role("button", name="Comment", exact=True).click()
-    expect(page.locator("li.comment").first).to_contain_text("The horizon tilts here")
+    expect(page.locator("li.thread").first).to_contain_text("The horizon tilts here")
     assert 0.99 < Comment.objects.get().at_seconds < 1.01
     assert messages == []
 

@@ -133,7 +133,7 @@ def test_a_team_reviews_a_new_video_together(new_page, alice, bob, charlie, stud
     bob_page.get_by_label("Comment", exact=True).fill("The jump lands too early <b>here</b>")
     bob_page.locator("[data-at-toggle]").check()
     bob_page.get_by_role("button", name="Comment", exact=True).click()
-    comment_el = bob_page.locator("li.comment").first
+    comment_el = bob_page.locator("li.thread").first
     expect(comment_el).to_contain_text("The jump lands too early <b>here</b>")
     expect(comment_el.locator(".timecode")).to_have_text("0:02")
     comment = Comment.objects.get()
@@ -150,9 +150,10 @@ def test_a_team_reviews_a_new_video_together(new_page, alice, bob, charlie, stud
 
     # alice approves; the history says who.
     alice_page.goto(f"/videos/{generation.code}/")
-    expect(alice_page.locator("li.comment")).to_contain_text("The jump lands too early")
+    expect(alice_page.locator("li.thread")).to_contain_text("The jump lands too early")
     alice_page.get_by_role("button", name="Approve").click()
-    expect(alice_page.locator("#review .history")).to_contain_text("Approved by Alice Adams")
+    expect(alice_page.locator("#review .review-last")).to_contain_text("by Alice Adams")
+    expect(alice_page.locator("#review .card-head .badge")).to_have_text("Approved")
     generation.refresh_from_db()
     assert generation.review_status == ReviewStatus.APPROVED
     screenshot(alice_page, "detail-owner-approved")
@@ -216,9 +217,10 @@ def test_a_teammate_s_review_reaches_an_open_gallery(new_page, team_a, alice, bo
     alice_page.goto(f"/videos/{generation.code}/")
     alice_page.get_by_label("Comment", exact=True).fill("Ship it")
     alice_page.get_by_role("button", name="Comment", exact=True).click()
-    expect(alice_page.locator("li.comment")).to_contain_text("Ship it")
+    expect(alice_page.locator("li.thread")).to_contain_text("Ship it")
     alice_page.get_by_role("button", name="Approve").click()
-    expect(alice_page.locator("#review .history")).to_contain_text("Approved by Alice Adams")
+    expect(alice_page.locator("#review .review-last")).to_contain_text("by Alice Adams")
+    expect(alice_page.locator("#review .card-head .badge")).to_have_text("Approved")
 
     # bob's card follows within a refresh or two, in place.
     expect(card.locator(".gcard-top .badge")).to_have_text("Approved", timeout=10_000)

@@ -265,7 +265,10 @@ def test_a_range_comment_keeps_both_ends(alice_client, ready):
     comment = Comment.objects.get()
     assert (comment.at_seconds, comment.end_seconds) == (1.0, 2.5)
     html = response.content.decode()
-    assert 'data-comment-at="1.000" data-comment-end="2.500"' in html and "0:01\u20130:02" in html
+    assert (
+        'data-comment-at="1.000" data-comment-end="2.500" data-comment-label' in html
+        and "0:01\u20130:02" in html
+    )
 
 
 @pytest.mark.parametrize(

@@ -100,14 +100,15 @@ def test_a_teammate_s_review_arrives_with_only_the_review(bob_client, ready, ali
 
 def test_a_new_version_arrives_in_the_versions(alice_client, ready, bob):
     query = page_query(alice_client, ready)
-    make_generation(ready.team, bob, parent=ready, status=Status.QUEUED)
+    make_generation(ready.team, bob, parent=ready, lineage=ready.lineage, status=Status.QUEUED)
     html = changes(alice_client, ready, query).content.decode()
-    assert '<div id="detail-versions" hx-swap-oob="true"' in html and "New version" in html
+    assert '<div id="detail-versions" hx-swap-oob="true"' in html and "v2" in html
+    assert 'data-announce="Bob Brown started a new version"' in html
     assert "comment-list" not in html and 'id="review"' not in html
 
 
 def test_a_version_s_progress_moves_the_page_but_sends_nothing_else(alice_client, ready, bob):
-    version = make_generation(ready.team, bob, parent=ready, status=Status.PROCESSING)
+    version = make_generation(ready.team, bob, parent=ready, lineage=ready.lineage, status=Status.PROCESSING)
     query = page_query(alice_client, ready)
     version.mark_progress(
         status=Status.PROCESSING, progress=40, usage={}, raw={}, next_poll_at=version.created
@@ -184,6 +185,13 @@ def test_a_generation_without_a_video_offers_only_what_makes_sense(alice_client,
     for absent in ("Approve", "Reject", "Request changes", "In review", "favourite", "Download", "Tick"):
         assert absent not in html, absent
     assert ">Try again<" in html and ">Remix<" in html and "The provider refused it." in html
+
+
+def test_an_unknown_outcome_does_not_say_so_twice(alice_client, team_a, alice):
+    message = "Outcome unknown — may have been charged. The studio sent this prompt and lost the answer."
+    generation = make_generation(team_a, alice, status=Status.UNKNOWN, error_message=message)
+    html = alice_client.get(reverse("generation_detail", args=[generation.code])).content.decode()
+    assert "<h2>Outcome unknown</h2>" in html and "<p>May have been charged. The studio sent" in html
     assert "data-at-toggle" not in html and "data-draw-tool" not in html
     # A comment about it as a whole still works.
     assert 'id="comment-form"' in html
@@ -210,7 +218,7 @@ def test_an_unknown_outcome_asks_before_sending_again(alice_client, team_a, alic
 def test_a_reviewer_sees_no_try_again_on_a_failed_one(bob_client, team_a, alice):
     generation = make_generation(team_a, alice, status=Status.FAILED)
     html = bob_client.get(reverse("generation_detail", args=[generation.code])).content.decode()
-    assert "Try again" not in html and "Remix" not in html
+    assert ">Try again<" not in html and ">Remix<" not in html
 
 
 def test_a_ready_video_s_review_panel_does_not_repeat_itself(alice_client, ready, alice):
@@ -224,5 +232,7 @@ def test_comment_markers_carry_the_player_s_attributes(alice_client, ready, bob)
     point = Comment.objects.create(generation=ready, author=bob, body="p", at_seconds=1.25)
     ranged = Comment.objects.create(generation=ready, author=bob, body="r", at_seconds=1, end_seconds=3)
     html = alice_client.get(reverse("generation_detail", args=[ready.code])).content.decode()
-    assert f'data-comment-code="{point.code}" data-comment-at="1.250">' in html
-    assert f'data-comment-code="{ranged.code}" data-comment-at="1.000" data-comment-end="3.000">' in html
+    assert (
+        f'data-comment-code="{point.code}" data-comment-at="1.250" data-comment-label="Bob Brown: p"' in html
+    )
+    assert f'data-comment-code="{ranged.code}" data-comment-at="1.000" data-comment-end="3.000"' in html

@@ -188,7 +188,7 @@ def test_the_page_version_moves_with_everything_the_page_shows(team_a, team_b, a
     assert moved()
     review.set_review_status(generation=generation, actor=alice, status="approved")
     assert moved()
-    version = review.regenerate(generation=generation, author=alice)
+    version = review.regenerate(generation=generation, author=alice)  # same lineage
     assert moved()
     Generation.objects.filter(pk=version.pk).update(progress=50, updated=timezone.now())
     assert moved()

@@ -250,8 +250,11 @@
     else if (clip) clip.scrollIntoView({ block: "nearest", behavior: "smooth" });
   }
 
+  // A marker on the player's scrubber was clicked: this script shows the comment (and says so).
   document.addEventListener("studio:comment-open", function (event) {
-    if (event.detail && event.detail.code) openComment(String(event.detail.code), true);
+    if (!event.detail || !event.detail.code || !document.getElementById("thread-" + event.detail.code)) return;
+    event.preventDefault();
+    openComment(String(event.detail.code), true);
   });
   document.addEventListener("click", function (event) {
     var button = event.target.closest && event.target.closest("[data-comment-open]");

@@ -19,3 +19,18 @@ def as_json(value: object) -> str:
 def seconds(value: float | None) -> str:
     """A moment for a data-* attribute: 2.5 -> "2.500"."""
     return "" if value is None else f"{value:.3f}"
+
+
+@register.filter
+def after_heading(message: str, heading: str) -> str:
+    """A problem's message without the heading it is shown under.
+
+    "Outcome unknown — may have been charged. The studio sent…" under the heading
+    "Outcome unknown" reads "May have been charged. The studio sent…".
+    """
+    text = str(message)
+    if heading and text.lower().startswith(str(heading).lower()):
+        rest = text[len(str(heading)) :].lstrip(" \u2014\u2013-:.,")
+        if rest:
+            return rest[:1].upper() + rest[1:]
+    return text
