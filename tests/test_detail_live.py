@@ -10,9 +10,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from studio.videos import review
-from studio.videos.models import Comment, Status
+from studio.videos.models import Comment, Generation, Status
 from tests.factories import make_generation, make_ready_generation
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -107,12 +108,10 @@ def test_a_new_version_arrives_in_the_versions(alice_client, ready, bob):
     assert "comment-list" not in html and 'id="review"' not in html
 
 
-def test_a_version_s_progress_moves_the_page_but_sends_nothing_else(alice_client, ready, bob):
+def test_a_version_s_progress_reaches_the_versions(alice_client, ready, bob):
     version = make_generation(ready.team, bob, parent=ready, lineage=ready.lineage, status=Status.PROCESSING)
     query = page_query(alice_client, ready)
-    version.mark_progress(
-        status=Status.PROCESSING, progress=40, usage={}, raw={}, next_poll_at=version.created
-    )
+    Generation.objects.filter(pk=version.pk).update(progress=40, updated=timezone.now())  # what a poll writes
     html = changes(alice_client, ready, query).content.decode()
     assert '<div id="detail-versions" hx-swap-oob="true"' in html  # its badge and state live there
 
