@@ -84,6 +84,8 @@ def test_two_people_review_one_video_live(new_page, team_a, alice, bob):
     thread = alice_page.locator(f"#thread-{bobs.code}")
     expect(thread).to_contain_text("The fox's ears pop at this moment", timeout=10_000)
     expect(thread.locator(".timecode")).to_have_text("0:01")
+    # Said once through the page's one live region (never a region the refresh re-renders).
+    expect(alice_page.locator("#announcer")).to_have_text("New comment from Bob Brown")
     expect(alice_page.locator("#comment-form textarea[name=body]")).to_have_value("Half-written thought")
     assert alice_page.evaluate("document.activeElement && document.activeElement.name") == "body"
 
@@ -121,6 +123,11 @@ def test_two_people_review_one_video_live(new_page, team_a, alice, bob):
     bob_page.locator("#resolved-threads > summary").click()
     expect(bob_page.locator(f"#thread-{bobs.code}")).to_be_visible()
     expect(bob_page.locator(f"#thread-{bobs.code}")).to_contain_text("Resolved")
+    shot(bob_page, "live-replies-resolved-desktop")
+    bob_page.set_viewport_size({"width": PHONE[0], "height": PHONE[1]})
+    assert bob_page.evaluate("document.documentElement.scrollWidth") <= PHONE[0]
+    shot(bob_page, "live-replies-resolved-phone")
+    bob_page.set_viewport_size({"width": 1280, "height": 860})
     # bob may reopen his own.
     bob_page.locator(f"#comment-{bobs.code}").get_by_role("button", name="Reopen").click()
     expect(alice_page.locator("#resolved-threads")).to_have_count(0, timeout=10_000)
@@ -143,7 +150,6 @@ def test_two_people_review_one_video_live(new_page, team_a, alice, bob):
     expect(alice_page.locator(f"#thread-{alices.code}")).to_have_count(0)
     expect(bob_page.locator(f"#thread-{alices.code}")).to_have_count(0, timeout=10_000)
 
-    shot(bob_page, "live-replies-resolved")
     assert alice_page.evaluate("window.__stillTheSamePage") is True
     assert bob_page.evaluate("window.__stillTheSamePage") is True
     assert alice_console == [] and bob_console == []
