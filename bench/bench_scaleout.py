@@ -29,6 +29,7 @@ after the claims lapse). Exit status 1 when a check fails.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import threading
@@ -315,6 +316,7 @@ def run(name: str, args: argparse.Namespace) -> Result:
         keep=args.keep,
     )
     started = time.monotonic()
+    result.figures["load average (1 min) at the start"] = f"{os.getloadavg()[0]:.1f}"
     with Shape(options) as shape:
         print(f"[{name}] up in {time.monotonic() - started:.1f} s: {shape.url} ({shape.dir})", flush=True)
         person = Person(shape)
