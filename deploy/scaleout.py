@@ -211,6 +211,16 @@ class Part:
                 else:
                     self.proc.send_signal(signum)
 
+    def group_alive(self) -> bool:
+        """Whether any process of its group is left."""
+        if self.proc is None:
+            return False
+        try:
+            os.killpg(self.proc.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
     def kill(self) -> None:
         self.signal(signal.SIGKILL)
         if self.proc is not None:
