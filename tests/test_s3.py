@@ -593,8 +593,8 @@ def test_the_player_plays_and_seeks_from_the_bucket_with_a_clean_console(mode, s
     page.evaluate("const v = document.getElementById('player'); v.pause(); v.currentTime = 2.0")
     _wait_until(page, "!document.getElementById('player').seeking")
     assert abs(page.evaluate("document.getElementById('player').currentTime") - 2.0) < 0.05
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"player-{mode}.png"))
+    if SHOTS.is_dir():  # a session's notes folder, to look at; absent in CI
+        page.screenshot(path=str(SHOTS / f"player-{mode}.png"))
     if mode == "presigned":
         assert from_bucket and all(status in (200, 206) for status in from_bucket)
     else:
