@@ -15,7 +15,6 @@ from tests.factories import make_generation, make_ready_generation
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SHOTS = "/work/notes/shots-fixfirst"
 BLOCKING = {"serious", "critical"}
 
 

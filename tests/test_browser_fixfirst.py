@@ -6,27 +6,28 @@ asserts, by finishing, that no error, warning or blocked inline style was logged
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from playwright.sync_api import expect
 
 from studio.accounts.models import Membership, Role, Team
-from tests.conftest import make_user, sign_in, watch_console
+from tests.conftest import ARTIFACTS, make_user, sign_in, watch_console
 from tests.factories import make_ready_generation
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-SHOTS = "/work/notes/shots-fixfirst"
 PHONE = (390, 844)
 DESKTOP = (1440, 900)
 
 
 def shot(page, name: str) -> None:
-    """A screenshot of what the viewport shows, to look at by eye (kept out of test-artifacts)."""
-    import os
-
-    if os.path.isdir(SHOTS):
-        page.screenshot(path=f"{SHOTS}/{name}.png")
+    """A screenshot of what the viewport shows, to look at by eye, in test-artifacts/
+    (or STUDIO_SHOTS_DIR)."""
+    folder = Path(os.environ.get("STUDIO_SHOTS_DIR") or ARTIFACTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"))
 
 
 def in_viewport(page, selector: str) -> bool:
