@@ -9,11 +9,13 @@ scrubber and open their comment; a phone plays with a tap.
 
 from __future__ import annotations
 
-import shutil
+import os
+import re
 import time
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from studio.videos import services
@@ -27,7 +29,6 @@ FPS = 24  # the demo provider's clips
 VIEWPORTS = [(1440, 900), (1280, 800), (390, 844)]
 # Prompts whose "auto" shape the demo provider makes portrait (studio/demoprovider/render.py pick_size).
 AUTO_PORTRAIT = "A cat naps in a sunny window"
-SHOTS = Path("/work/notes/shots-player")
 
 
 def ready_video(
@@ -407,6 +408,40 @@ def test_comment_markers_sit_at_their_moment_and_open_their_comment(page, alice,
     assert messages == []
 
 
+def test_the_team_s_comments_are_markers(page, alice, bob, landscape):
+    messages = collect_console(page)
+    early = Comment.objects.create(
+        generation=landscape, author=bob, body="The horizon tilts here", at_seconds=1.2
+    )
+    stretch = Comment.objects.create(
+        generation=landscape, author=alice, body="Hold this longer", at_seconds=2.0, end_seconds=3.5
+    )
+    Comment.objects.create(generation=landscape, author=bob, body="About the whole clip")
+    Comment.objects.create(
+        generation=landscape, author=bob, body="Done", at_seconds=4.0, resolved_at=timezone.now()
+    )
+    sign_in(page, "alice@example.org")
+    open_player(page, landscape)
+    markers = page.locator(".player-marker")
+    expect(markers).to_have_count(2)  # no moment, no marker; a resolved comment is put away
+    expect(page.locator(".player-marker.is-range")).to_have_count(1)
+
+    markers.first.click()
+    wait_until(page, "!StudioPlayer.video.seeking")
+    assert abs(current_time(page) - 1.2) < 1e-3
+    expect(page.locator(f"#thread-{early.code}")).to_have_class(re.compile(r"\bis-open\b"))
+    page.locator(".player-marker.is-range").click()
+    expect(page.locator(f"#thread-{stretch.code}")).to_have_class(re.compile(r"\bis-open\b"))
+    assert abs(current_time(page) - 2.0) < 1e-3
+
+    # A new comment at the playhead becomes a marker as soon as it is posted (htmx swap, no reload).
+    seek(page, 0.5)
+    page.get_by_label("Comment", exact=True).fill("Cut in here")
+    page.get_by_role("button", name="Comment", exact=True).click()
+    expect(markers).to_have_count(3)
+    assert messages == []
+
+
 def test_drag_the_scrubber_and_go_full_screen(page, alice, landscape):
     messages = collect_console(page)
     page.add_init_script(
@@ -490,8 +525,10 @@ def test_a_phone_plays_with_a_tap_and_scrubs_with_a_thumb(
 
 
 def test_screenshots_of_the_video_page(new_page, team_a, alice, bob, studio_on_demo_provider):
-    """Not an assertion: pictures to look at (test-artifacts/, and the notes when they exist)."""
+    """Not an assertion: pictures to look at, in test-artifacts/ (or STUDIO_SHOTS_DIR)."""
     studio_on_demo_provider.server.render = "full"
+    folder = Path(os.environ.get("STUDIO_SHOTS_DIR") or ARTIFACTS)
+    folder.mkdir(parents=True, exist_ok=True)
     shots = {
         "landscape": ready_video(
             team_a, alice, prompt="Slow aerial shot of waves breaking on black volcanic sand at dusk"
@@ -508,21 +545,23 @@ def test_screenshots_of_the_video_page(new_page, team_a, alice, bob, studio_on_d
             generation=generation, author=bob, body="The horizon tilts here", at_seconds=1.2
         )
         Comment.objects.create(
-            generation=generation, author=alice, body="Love the light from here on", at_seconds=3.4
+            generation=generation,
+            author=alice,
+            body="Love the light in this stretch",
+            at_seconds=3.0,
+            end_seconds=4.2,
         )
     for (name, generation), viewport in [(s, v) for s in shots.items() for v in ((1440, 900), (390, 844))]:
         page = new_page(viewport=viewport)
         sign_in(page, "alice@example.org")
         open_player(page, generation)
-        seek(page, 2.2)
+        # Opened from its marker: the comment is highlighted and the playhead on its moment.
+        page.locator(".player-marker").first.click()
+        seek(page, 1.2)
         stem = f"player-{name}-{viewport[0]}x{viewport[1]}"
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{stem}.png"))
+        page.screenshot(path=str(folder / f"{stem}.png"))
         if name == "landscape" and viewport[0] == 1440:
             press(page, "?")
             expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "player-shortcuts-1440x900.png"))
+            page.screenshot(path=str(folder / "player-shortcuts-1440x900.png"))
             page.keyboard.press("Escape")
-    if SHOTS.is_dir():
-        for path in ARTIFACTS.glob("player-*.png"):
-            shutil.copy(path, SHOTS / path.name)
