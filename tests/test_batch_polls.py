@@ -185,8 +185,12 @@ def test_a_poll_whose_claim_was_taken_over_records_nothing(alice, team_a, provid
     assert Generation.objects.get(pk=generation.pk).status == Status.PENDING
 
 
-@pytest.mark.parametrize("poll_count", range(12))
-def test_a_claim_schedules_the_next_poll_with_the_backoff(alice, team_a, provider, poll_count):
+@pytest.mark.parametrize("min_poll_seconds", [3, 12])
+@pytest.mark.parametrize("poll_count", [0, 1, 2, 3, 4, 5, 6, 11, 12, 40])
+def test_a_claim_schedules_the_next_poll_with_the_backoff(
+    alice, team_a, provider, settings, poll_count, min_poll_seconds
+):
+    settings.STUDIO_MIN_POLL_SECONDS = min_poll_seconds
     (generation,) = in_flight(provider, team_a, alice, 1)
     Generation.objects.update(poll_count=poll_count)
     now = timezone.now()

@@ -235,9 +235,8 @@ def next_polls(now: datetime) -> Case:
 
     The mirror of `next_poll_delay` for one update over many rows (Generation.claim_polls).
     """
-    steps = []
-    while len(steps) < 20 and (not steps or steps[-1] < next_poll_delay(len(steps) + 1)):
-        steps.append(next_poll_delay(len(steps) + 1))
+    # The backoff reaches MAX_POLL_INTERVAL long before the 12th poll: from there on, the default.
+    steps = [next_poll_delay(count + 1) for count in range(12)]
     at = [Value(now + timedelta(seconds=delay), output_field=DateTimeField()) for delay in steps]
     whens = [When(poll_count=count, then=value) for count, value in enumerate(at[:-1])]
     return Case(*whens, default=at[-1], output_field=DateTimeField())
@@ -877,10 +876,17 @@ def _poll_batches(now: datetime) -> list[tuple[int, list[int]]]:
 
 
 # What recording a poll needs of a row; a poll left to its unit is loaded whole.
-POLL_FIELDS = (
-    *("team", "task_id", "status", "progress", "usage", "provider_task", "attempts", "error_message"),
+POLL_FIELDS = [
+    "team",
+    "task_id",
+    "status",
+    "progress",
+    "usage",
+    "provider_task",
+    "attempts",
+    "error_message",
     "submitted_at",
-)
+]
 
 
 def _read_batch(rows: list[Generation], clients: _Clients) -> dict[str, Task] | EvolinkError:
