@@ -127,11 +127,20 @@ def test_another_team_s_video_is_404(alice_client, team_b, charlie, pair):
     assert charlie_client.get(compare_url(first, second)).status_code == 404
 
 
-@pytest.mark.parametrize(
-    "query", ["", "?a=", "?a=nonsense", "?a=00000000-0000-0000-0000-000000000000", "?b=x"]
-)
-def test_missing_or_unknown_codes_are_404(alice_client, pair, query):
+@pytest.mark.parametrize("query", ["?a=nonsense", "?a=00000000-0000-0000-0000-000000000000", "?a=x&b=x"])
+def test_unknown_codes_are_404(alice_client, pair, query):
     assert alice_client.get(reverse("compare") + query).status_code == 404
+
+
+@pytest.mark.parametrize("query", ["", "?a=", "?b=x"])
+def test_without_a_it_offers_the_team_s_videos_to_pick_the_first(alice_client, team_b, charlie, pair, query):
+    first, second = pair
+    theirs = make_generation(team_b, charlie, prompt="Charlie's secret")
+    response = alice_client.get(reverse("compare") + query)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f"?a={first.code}" in html and f"?a={second.code}" in html
+    assert "&amp;b=" not in html and str(theirs.code) not in html
 
 
 def test_an_unknown_b_is_404(alice_client, pair):

@@ -177,7 +177,11 @@ ROUTES: dict[str, Route] = {
     # bob (a reviewer) neither wrote alice's comment nor made the video.
     "comment_resolve": Route(target="comment", methods=("POST",), reviewer_refused=True, htmx=True),
     "comment_reopen": Route(target="comment", methods=("POST",), reviewer_refused=True, htmx=True),
-    "compose": Route(body=COMPOSE, query=("from", "sent"), reviewer_refused=True, htmx=True),
+    "compose": Route(
+        body=COMPOSE, tamper=("remix_of",), query=("from", "sent"), reviewer_refused=True, htmx=True
+    ),
+    # Two codes in the query (another team's: 404); reviewers compare too.
+    "compare": Route(methods=("GET",), query=("a", "b", "mode")),
     "compose_preview": Route(methods=("POST",), body=COMPOSE, htmx=True),
     "compose_card": Route(target="generation", methods=("GET",), htmx=True),
 }
@@ -201,7 +205,7 @@ def url_names(patterns=None, prefix: str = "") -> dict[str, str]:
 def test_the_table_covers_every_url():
     names = set(url_names())
     assert names - SKIPPED == set(ROUTES), "a URL was added or removed: describe it in ROUTES"
-    assert len(ROUTES) == 44
+    assert len(ROUTES) == 45
 
 
 # --- The world every request meets ----------------------------------------------

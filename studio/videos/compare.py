@@ -96,7 +96,7 @@ def settings_of(generation: Generation) -> list[tuple[str, str]]:
     """Everything a video was made with (and what came out), as (label, value) for the table."""
     parts = generation.parts or {}
     negatives = [prompting.NEGATIVE_LABELS.get(key, key) for key in generation.negatives]
-    rows = [
+    return [
         ("Length asked", _asked(generation)),
         ("Aspect ratio", generation.aspect_ratio),
         ("Language", "Chinese" if generation.language == "zh" else "English"),
@@ -109,7 +109,6 @@ def settings_of(generation: Generation) -> list[tuple[str, str]]:
         ("Review", generation.get_review_status_display()),
         ("Author", display_name(generation.author)),
     ]
-    return rows
 
 
 def compare_settings(a: Generation, b: Generation) -> list[Setting]:
@@ -155,7 +154,16 @@ def _candidates(request: HttpRequest, generation: Generation) -> tuple[list[Gene
 @member_required
 @require_GET
 def compare(request: HttpRequest) -> HttpResponse:
-    """Two videos of the team side by side; with only `a`, the list to pick the other from."""
+    """Two videos of the team side by side; with only `a`, the list to pick the other from, and
+    with neither, the list to pick the first from."""
+    if not request.GET.get("a"):
+        recent = Generation.objects.filter(team=request.team).select_related("author")
+        context = {
+            "a": None,
+            "versions": [],
+            "recent": list(recent.order_by("-created", "-id")[:PICKER_SIZE]),
+        }
+        return render(request, "videos/compare_pick.html", context)
     a, _ = _get_generation_for_user(request, request.GET.get("a", ""))
     if not request.GET.get("b"):
         versions, recent = _candidates(request, a)
@@ -173,5 +181,4 @@ def compare(request: HttpRequest) -> HttpResponse:
     }
     context["prompt_changed"] = any(segment.op != "same" for segment in context["diff"])
     context["changed_settings"] = [row for row in context["settings"] if row.changed]
-    context["same_settings"] = [row.label for row in context["settings"] if not row.changed]
     return render(request, "videos/compare.html", context)
