@@ -9,6 +9,7 @@ time, their seeks), never a fixed sleep.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -17,13 +18,14 @@ from django.core.files.base import ContentFile
 from playwright.sync_api import expect
 
 from studio.videos.models import Derivation
-from tests.conftest import sign_in
+from tests.conftest import ARTIFACTS, sign_in
 from tests.factories import make_ready_generation, sample_mp4
 from tests.test_browser_console import collect_console
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SHOTS = Path("/work/notes/shots-versions")
+# Screenshots to look at by eye: test-artifacts/, or STUDIO_SHOTS_DIR.
+SHOTS = Path(os.environ.get("STUDIO_SHOTS_DIR") or ARTIFACTS)
 VIDEOS = "Array.from(document.querySelectorAll('video[data-compare-video]'))"
 # Both videos loaded enough to show a frame, and neither seeking: what a person sees is settled.
 SETTLED = f"{VIDEOS}.every(v => v.readyState >= 2 && !v.seeking)"
