@@ -144,6 +144,15 @@ def test_two_people_review_one_video_live(new_page, team_a, alice, bob):
     generation.refresh_from_db()
     assert generation.review_status == ReviewStatus.APPROVED
 
+    # alice is editing her comment when bob's next one arrives: her editor stays as it is.
+    alice_page.locator(f"#comment-{alices.code}").get_by_role("button", name="Edit").click()
+    alice_page.locator(f"#edit-{alices.code}").fill("Colour is a touch cold; warm it by")
+    comment(bob_page, "One more thing")
+    expect(alice_page.locator("#comment-list")).to_contain_text("One more thing", timeout=10_000)
+    expect(alice_page.locator(f"#edit-{alices.code}")).to_have_value("Colour is a touch cold; warm it by")
+    alice_page.locator(f"#comment-{alices.code}").get_by_role("button", name="Cancel").click()
+    expect(alice_page.locator(f"#comment-{alices.code}")).to_contain_text("Colour is a touch cold")
+
     # alice deletes her comment (and its replies): gone from bob's page too.
     alice_page.once("dialog", lambda dialog: dialog.accept())
     alice_page.locator(f"#comment-{alices.code}").get_by_role("button", name="Delete").click()

@@ -9,19 +9,26 @@
     return document.hidden || document.visibilityState === "hidden";
   }
 
-  // The form whose own answer is being swapped in: it is reset (or shows its
-  // error), never kept as it was.
-  var asking = null;
+  // The forms whose own answers are on their way: theirs is swapped in (reset,
+  // or with its error), never kept as it was. A live refresh in between changes nothing.
+  var asking = [];
 
   document.addEventListener("htmx:beforeRequest", function (event) {
     var elt = event.detail.elt;
     if (elt.id === "detail-live") {
       // Nobody is looking at a hidden tab: skip the refresh until it is shown.
       if (hidden()) event.preventDefault();
-      else asking = null;
       return;
     }
-    asking = elt.closest ? elt.closest("form") || elt : elt;
+    asking.push(elt.closest ? elt.closest("form") || elt : elt);
+  });
+  // After the answer was swapped in (htmx swaps before it says the request ended).
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var elt = event.detail.elt;
+    var form = elt.closest ? elt.closest("form") || elt : elt;
+    asking = asking.filter(function (other) {
+      return other !== form && other !== elt;
+    });
   });
   // The video was deleted while the page was open: the 404 says so in the live element's place.
   document.addEventListener("htmx:beforeSwap", function (event) {
@@ -41,7 +48,10 @@
   }
 
   function busy(element) {
-    if (element === asking || element.contains(asking)) return false;
+    var answered = asking.some(function (form) {
+      return element === form || element.contains(form);
+    });
+    if (answered) return false;
     if (element.classList.contains("is-editing")) return true;
     var field = element.querySelector("textarea");
     return !!field && (field.value.trim() !== "" || field === document.activeElement);

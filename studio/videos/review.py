@@ -16,7 +16,7 @@ from django import forms
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, Prefetch, Q, Subquery
+from django.db.models import Count, Max, OuterRef, Prefetch, Subquery
 from django.utils import timezone
 
 from studio.accounts.models import Team
@@ -115,8 +115,8 @@ def edit_comment(*, comment: Comment, body: str) -> Comment:
         comment.body = body
         comment.edited = now
         comment.updated = now
+        # Only the comment's version moves: a gallery card shows no comment's words (page_version reads it).
         comment.save(update_fields=["body", "edited", "updated"])
-        _page_changed(comment.generation)
     return comment
 
 
@@ -135,8 +135,6 @@ def resolve_comment(*, comment: Comment, user: User) -> bool:
         done = Comment.objects.filter(pk=thread.pk, resolved_at__isnull=True).update(
             resolved_at=now, resolved_by=user, updated=now
         )
-        if done:
-            _page_changed(thread.generation)
     return bool(done)
 
 
@@ -147,8 +145,6 @@ def reopen_comment(*, comment: Comment) -> bool:
         done = Comment.objects.filter(pk=thread.pk, resolved_at__isnull=False).update(
             resolved_at=None, resolved_by=None, updated=timezone.now()
         )
-        if done:
-            _page_changed(thread.generation)
     return bool(done)
 
 
@@ -241,21 +237,40 @@ def page_version(*, team: Team, code: uuid.UUID) -> str | None:
     """What an open video page has seen, in one query: None when the video is gone (or not the team's).
 
     The newest `updated` among the video's versions (its lineage, itself
-    included), with how many there are: every change the page shows moves one
-    of them (a comment or review moves the video's own row, a new or deleted
-    version the count, a version's progress its row), so an unchanged token
-    means an unchanged page. Index look-ups only: the unique code, then the
-    (lineage, created, id) index.
+    included) and among its comments, with how many versions there are: a new
+    or deleted comment or a review moves the video's own row, an edit or a
+    resolve the comment's, a new or deleted version the count, a version's
+    progress its row; so an unchanged token means an unchanged page. Index
+    look-ups only: the unique code, the (lineage, created, id) index and the
+    comments' generation key.
     """
-    lineage = Generation.objects.filter(code=code).values("lineage")[:1]
-    row = (
-        Generation.objects.filter(team=team, lineage=Subquery(lineage))
+    versions = (
+        Generation.objects.filter(team=team, lineage=OuterRef("lineage"))
         .order_by()
-        .aggregate(newest=Max("updated"), rows=Count("id"), own=Count("id", filter=Q(code=code)))
+        .values("lineage")
+        .annotate(newest=Max("updated"), rows=Count("id"))
     )
-    if not row["own"]:
+    comments = (
+        Comment.objects.filter(generation=OuterRef("pk"))
+        .order_by()
+        .values("generation")
+        .annotate(newest=Max("updated"))
+        .values("newest")[:1]
+    )
+    row = (
+        Generation.objects.filter(team=team, code=code)
+        .annotate(
+            versions_newest=Subquery(versions.values("newest")[:1]),
+            versions_rows=Subquery(versions.values("rows")[:1]),
+            comments_newest=Subquery(comments),
+        )
+        .values("versions_newest", "versions_rows", "comments_newest")
+        .first()
+    )
+    if row is None:
         return None
-    return f"{_micros(row['newest'])}.{row['rows']}"
+    newest = max(_micros(row["versions_newest"]), _micros(row["comments_newest"]))
+    return f"{newest}.{row['versions_rows']}"
 
 
 def version_moment(version: str) -> datetime | None:
