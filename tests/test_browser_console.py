@@ -5,25 +5,15 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import sign_in
+from tests.conftest import sign_in, watch_console
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def collect_console(page) -> list[str]:
-    messages: list[str] = []
-    page.on(
-        "console",
-        lambda m: messages.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None,
-    )
-    page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
-    return messages
 
 
 def test_typing_over_a_preview_in_flight_logs_no_error(page, alice):
     """A change while the previous preview is still on its way waits for it instead of aborting it
     (htmx logs every aborted request as an error)."""
-    messages = collect_console(page)
+    messages = watch_console(page, [])
     sign_in(page, "alice@example.org")
     page.goto("/compose/")
     # The first preview is held at the network until the changes after it are made.
@@ -44,7 +34,7 @@ def test_generate_after_resizing_the_prompt_box_breaks_no_style_rule(page, alice
     """Dragging a textarea's corner gives it an inline style; the swap after Generate must not
     copy that attribute back (htmx's settle would, and the CSP blocks every inline style)."""
     monkeypatch.setattr("studio.videos.services.async_task", lambda *args, **kwargs: None)
-    messages = collect_console(page)
+    messages = watch_console(page, [])
     sign_in(page, "alice@example.org")
     page.goto("/compose/")
     page.get_by_label("Prompt", exact=True).fill("A lighthouse in a storm, waves crashing")

@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 
 from studio.videos import services
 from studio.videos.models import Comment, Generation, Status
-from tests.conftest import ARTIFACTS, sign_in
+from tests.conftest import ARTIFACTS, sign_in, watch_console
 from tests.factories import make_generation
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -56,16 +56,6 @@ def wait_until(page, expression: str, timeout: float = 15.0) -> None:
     while not page.evaluate(expression):
         assert time.monotonic() < deadline, f"timed out waiting for {expression}"
         time.sleep(0.03)
-
-
-def collect_console(page) -> list[str]:
-    messages: list[str] = []
-    page.on(
-        "console",
-        lambda m: messages.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None,
-    )
-    page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
-    return messages
 
 
 def open_player(page, generation: Generation) -> None:
@@ -140,7 +130,7 @@ def test_every_shape_shows_its_whole_frame_and_its_controls(
 ):
     generation = ready_video(team_a, alice, aspect_ratio=aspect_ratio, prompt=prompt)
     assert [generation.video_width, generation.video_height] == natural
-    messages = collect_console(page)
+    messages = watch_console(page, [])
     sign_in(page, "alice@example.org")
     for width, height in VIEWPORTS:
         page.set_viewport_size({"width": width, "height": height})
@@ -183,7 +173,7 @@ def landscape(team_a, alice, studio_on_demo_provider):
 
 
 def test_frame_step_moves_exactly_one_frame(page, alice, landscape):
-    messages = collect_console(page)
+    messages = watch_console(page, [])
     sign_in(page, "alice@example.org")
     open_player(page, landscape)
     assert page.evaluate("StudioPlayer.fps") == FPS
@@ -220,7 +210,7 @@ def test_frame_step_moves_exactly_one_frame(page, alice, landscape):
 
 
 def test_j_k_l_speed_and_mute(page, alice, landscape):
-    messages = collect_console(page)
+    messages = watch_console(page, [])
     sign_in(page, "alice@example.org")
     open_player(page, landscape)
     seek(page, 0.5)
@@ -286,7 +276,7 @@ def test_j_k_l_speed_and_mute(page, alice, landscape):
 
 
 def test_loop_a_marked_range(page, alice, landscape):
-    messages = collect_console(page)
+    messages = watch_console(page, [])
     sign_in(page, "alice@example.org")
     open_player(page, landscape)
     seek(page, 1.0)
@@ -313,7 +303,7 @@ def test_loop_a_marked_range(page, alice, landscape):
 
 
 def test_shortcut_sheet_and_typing(page, alice, landscape):
-    messages = collect_console(page)
+    messages = watch_console(page, [])
     sign_in(page, "alice@example.org")
     open_player(page, landscape)
     seek(page, 1.0)
@@ -372,7 +362,7 @@ MARKERS = """() => {
 
 
 def test_comment_markers_sit_at_their_moment_and_open_their_comment(page, alice, landscape):
-    messages = collect_console(page)
+    messages = watch_console(page, [])
     sign_in(page, "alice@example.org")
     open_player(page, landscape)
     page.evaluate(MARKERS)
@@ -409,7 +399,7 @@ def test_comment_markers_sit_at_their_moment_and_open_their_comment(page, alice,
 
 
 def test_the_team_s_comments_are_markers(page, alice, bob, landscape):
-    messages = collect_console(page)
+    messages = watch_console(page, [])
     early = Comment.objects.create(
         generation=landscape, author=bob, body="The horizon tilts here", at_seconds=1.2
     )
@@ -443,7 +433,7 @@ def test_the_team_s_comments_are_markers(page, alice, bob, landscape):
 
 
 def test_drag_the_scrubber_and_go_full_screen(page, alice, landscape):
-    messages = collect_console(page)
+    messages = watch_console(page, [])
     page.add_init_script(
         "window.__ready = []; document.addEventListener('studio:player-ready', e => window.__ready.push("
         "[e.detail.fps, e.detail.video.id]))"
@@ -475,7 +465,7 @@ def test_drag_the_scrubber_and_go_full_screen(page, alice, landscape):
 
 
 def test_a_file_that_does_not_play_says_so(page, alice, landscape):
-    messages = collect_console(page)
+    messages = watch_console(page, [])
     sign_in(page, "alice@example.org")
     # Not a video: the browser cannot decode it, the second try neither.
     page.route(
@@ -495,7 +485,7 @@ def test_a_phone_plays_with_a_tap_and_scrubs_with_a_thumb(
     )
     try:
         page = context.new_page()
-        messages = collect_console(page)
+        messages = watch_console(page, [])
         sign_in(page, "alice@example.org")
         open_player(page, generation)
         stage = page.locator("[data-player-stage]")
