@@ -22,6 +22,7 @@ from django.utils import timezone
 from studio.accounts.models import Team
 from studio.videos import prompting
 from studio.videos.models import Comment, Favourite, Generation, ReviewEvent, ReviewStatus, file_storage
+from studio.videos.templatetags.gallery_tags import clock
 
 MAX_COMMENT_LENGTH = 4000
 
@@ -436,11 +437,6 @@ def _moment_field() -> forms.FloatField:
     )
 
 
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}:{secs:02d}"
-
-
 class CommentForm(forms.Form):
     """A top-level comment: a body, maybe a moment or a range, maybe a drawing on that frame.
 
@@ -484,12 +480,12 @@ class CommentForm(forms.Form):
             return data
         for name, value in (("at_seconds", at), ("end_seconds", end)):
             if value is not None and value > self.duration + END_SLACK_SECONDS:
-                self.add_error(name, f"That moment is past the end of the video ({_clock(self.duration)}).")
+                self.add_error(name, f"That moment is past the end of the video ({clock(self.duration)}).")
                 return data
         if end is not None and end < at:
             self.add_error(
                 "end_seconds",
-                f"The range ends ({_clock(end)}) before it starts ({_clock(at)}); mark it again.",
+                f"The range ends ({clock(end)}) before it starts ({clock(at)}); mark it again.",
             )
         return data
 
