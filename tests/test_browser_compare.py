@@ -18,9 +18,8 @@ from django.core.files.base import ContentFile
 from playwright.sync_api import expect
 
 from studio.videos.models import Derivation
-from tests.conftest import ARTIFACTS, sign_in
+from tests.conftest import ARTIFACTS, sign_in, watch_console
 from tests.factories import make_ready_generation, sample_mp4
-from tests.test_browser_console import collect_console
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -84,7 +83,7 @@ def open_compare(page, first, second, mode: str = "") -> None:
 def test_one_seek_and_one_play_move_both_videos_together(new_page, alice, two_takes):
     first, second = two_takes
     page = new_page((1440, 900))
-    messages = collect_console(page)
+    messages = watch_console(page, [])
     open_compare(page, first, second)
     shoot(page, "compare-side-1440")
 
@@ -118,7 +117,7 @@ def test_one_seek_and_one_play_move_both_videos_together(new_page, alice, two_ta
 def test_the_wipe_cuts_b_where_the_slider_is(new_page, alice, two_takes):
     first, second = two_takes
     page = new_page((1440, 900))
-    messages = collect_console(page)
+    messages = watch_console(page, [])
     open_compare(page, first, second)
     page.get_by_role("button", name="Wipe").click()
     expect(page.locator("[data-compare]")).to_have_attribute("data-mode", "wipe")
@@ -178,7 +177,7 @@ def test_picking_two_cards_in_the_gallery_opens_them_side_by_side(new_page, alic
     one = make_ready_generation(team_a, alice, prompt="A lighthouse in a storm")
     other = make_ready_generation(team_a, alice, prompt="A lighthouse at dawn")
     page = new_page((1440, 900))
-    messages = collect_console(page)
+    messages = watch_console(page, [])
     sign_in(page, "alice@example.org")
     page.goto("/")
     page.get_by_role("button", name="Compare two…").click()
@@ -233,7 +232,7 @@ def test_a_new_version_takes_its_stack_s_place_live(new_page, alice, team_a):
 
     first = make_ready_generation(team_a, alice, prompt="A paper boat drifts down a rain-soaked street")
     page = new_page((1440, 900))
-    messages = collect_console(page)
+    messages = watch_console(page, [])
     sign_in(page, "alice@example.org")
     page.goto("/")
     expect(page.locator(f"#card-{first.code}")).to_be_visible()

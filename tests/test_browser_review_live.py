@@ -18,9 +18,8 @@ from playwright.sync_api import expect
 
 from studio.videos import review
 from studio.videos.models import Comment, ReviewStatus, Status
-from tests.conftest import screenshot, sign_in
+from tests.conftest import screenshot, sign_in, watch_console
 from tests.factories import make_generation, make_ready_generation
-from tests.test_browser_console import collect_console
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -69,10 +68,10 @@ def comment(page, text: str) -> None:
 def test_two_people_review_one_video_live(new_page, team_a, alice, bob):
     generation = make_ready_generation(team_a, alice, prompt="A red fox trots through fresh snow")
     alice_page = new_page()
-    alice_console = collect_console(alice_page)
+    alice_console = watch_console(alice_page, [])
     open_video(alice_page, "alice@example.org", generation)
     bob_page = new_page()
-    bob_console = collect_console(bob_page)
+    bob_console = watch_console(bob_page, [])
     open_video(bob_page, "bob@example.org", generation)
 
     # alice starts a comment of her own, and is still writing when bob's arrives.
@@ -167,7 +166,7 @@ def test_two_people_review_one_video_live(new_page, team_a, alice, bob):
 def test_a_range_comment_takes_the_player_s_in_and_out(new_page, team_a, alice):
     generation = make_ready_generation(team_a, alice)
     page = new_page()
-    messages = collect_console(page)
+    messages = watch_console(page, [])
     open_video(page, "alice@example.org", generation)
     seek(page, 1.0)
     page.locator("body").press("i")
@@ -197,7 +196,7 @@ def drag(page, svg_box: dict, start: tuple[float, float], end: tuple[float, floa
 def test_a_drawing_is_saved_and_drawn_again_over_the_video(new_page, team_a, alice, bob):
     generation = make_ready_generation(team_a, alice)
     page = new_page()
-    messages = collect_console(page)
+    messages = watch_console(page, [])
     open_video(page, "bob@example.org", generation)  # a reviewer draws: it is commenting
     seek(page, 1.0)
 
@@ -304,7 +303,7 @@ def test_a_failed_generation_s_page_says_what_failed_and_offers_try_again(new_pa
         error_message="The provider could not make this video: the prompt was refused by its content policy.",
     )
     page = new_page(viewport=viewport)
-    messages = collect_console(page)
+    messages = watch_console(page, [])
     sign_in(page, "alice@example.org")
     page.goto(f"/videos/{generation.code}/")
     expect(page.get_by_text("refused by its content policy")).to_be_visible()
