@@ -243,18 +243,23 @@ def probe(path: Path) -> VideoInfo:
 def make_poster(video_path: Path, path: Path, *, at: float = POSTER_AT_SECONDS, quality: int = 85) -> None:
     """Write to path a JPEG of the frame about `at` seconds in (or the last one, for a shorter clip)."""
     try:
-        image = None
+        chosen = None
         with av.open(str(video_path)) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            # One decoding thread: frame threads each hold frames of their own (memory
+            # per concurrent save), and the frames after a seek are few.
+            stream.thread_type = "SLICE"
             with contextlib.suppress(av.FFmpegError):
                 container.seek(int(at * av.time_base), backward=True)
             for frame in container.decode(stream):
-                image = frame.to_image()
+                # Only the chosen frame becomes a picture: converting every decoded
+                # frame was most of the time of saving a video (issue 17).
+                chosen = frame
                 if frame.time is not None and frame.time >= at:
                     break
-        if image is None:
-            raise NotAVideo("no frame could be decoded", user_message=_NOT_A_VIDEO)
+            if chosen is None:
+                raise NotAVideo("no frame could be decoded", user_message=_NOT_A_VIDEO)
+            image = chosen.to_image()
         image.convert("RGB").save(path, "JPEG", quality=quality, optimize=True)
     except NotAVideo:
         raise
