@@ -24,6 +24,7 @@ RUN pip install --require-hashes --no-deps -r requirements.txt
 COPY manage.py gunicorn.conf.py ./
 COPY studio ./studio
 COPY templates ./templates
+COPY locale ./locale
 COPY static ./static
 
 # Static files are collected at build time; whitenoise serves them.

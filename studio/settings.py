@@ -78,6 +78,9 @@ MIDDLEWARE = [
     "studio.lib.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After the session (it may read it), before CommonMiddleware (which may
+    # redirect): the language from the cookie or Accept-Language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -176,10 +179,18 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
 )
 
+# Languages: English and Simplified Chinese. The first visit follows the
+# browser's Accept-Language; a choice made in the account menu is kept in the
+# language cookie and, for a signed-in person, on their profile.
 LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env_str("STUDIO_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# No USE_THOUSAND_SEPARATOR: it would also group numbers templates write into
+# attributes and URLs; pages group the numbers people read with intcomma or
+# floatformat:"g", which follow the active language.
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

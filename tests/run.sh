@@ -7,12 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Chromium for the browser tests, from Debian's packages (Playwright's own
-# browser download is not used). Noto CJK draws Chinese prompts.
-if ! [ -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
+# browser download is not used). Noto CJK draws Chinese prompts and pages.
+# gettext: tests/test_i18n.py runs makemessages (manage.py updatemessages).
+if ! [ -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || ! command -v xgettext >/dev/null; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-noto-cjk fonts-dejavu-core >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-noto-cjk fonts-dejavu-core gettext >/dev/null
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
