@@ -44,6 +44,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from studio.accounts.models import Team
+from studio.videos import search
 from studio.videos.models import IN_FLIGHT, Comment, Favourite, Generation, Status
 
 PAGE_SIZE = 24
@@ -177,8 +178,8 @@ def matching(filters: Filters, user: User) -> Q:
     """The filters as one condition: a WHERE for pages, a column for cards named by code."""
     condition = Q()
     if filters.q:
-        # icontains works for Chinese too: there is no case to fold.
-        condition &= Q(compiled_prompt__icontains=filters.q)
+        # Over the prompt search index (search.py): a substring, in any language.
+        condition &= search.prompt_contains(filters.q)
     if filters.author:
         condition &= Q(author_id=filters.author)
     if filters.status:
