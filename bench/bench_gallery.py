@@ -1,10 +1,12 @@
 # ruff: noqa: RUF001 - Chinese punctuation in Chinese prompts is intended
 """The gallery drawn on every request, next to a bare Django view, at 10,000 and 100,000 generations.
 
-Runs by itself: `.venv/bin/python bench/bench_gallery.py [--requests N] [--concurrent-requests N]`.
+Runs by itself: `.venv/bin/python bench/bench_gallery.py [--requests N] [--concurrent-requests N]
+[--database postgres://user@host:5432] [--code DIR]`.
 
-1. Builds a throwaway SQLite database in a temporary data folder with one team
-   of 10,000 generations, 50 of them in flight among the newest (comments and
+1. Builds a throwaway SQLite database in a temporary data folder (or with
+   --database a new database on that PostgreSQL server, ANALYZEd after each
+   bulk insert and dropped at the end) with one team of 10,000 generations, 50 of them in flight among the newest (comments and
    favourites on some, three in ten stacked as versions of one video), by bulk_create.
 2. Counts the SQL queries of a gallery page in-process (CaptureQueriesContext).
 3. Serves the studio under gunicorn as `runstudio` runs it (2 workers, 4
@@ -13,7 +15,10 @@ Runs by itself: `.venv/bin/python bench/bench_gallery.py [--requests N] [--concu
    (bench-only URLconf), the gallery page, a deep keyset page, a search with
    filters, the live refresh with nothing new (204, sending what a browser
    sends: the in-flight cards' states and the 24 cards near the viewport),
-   the live refresh after a row off screen moved, and a video's page.
+   the live refresh after a row off screen moved, a video's page, and
+   searches: English and Chinese (2 characters), with no match and with matches.
+   --code DIR measures another checkout of the studio (e.g. an older commit)
+   with this same bench.
 4. The same URLs from 8 concurrent clients: requests per second.
 5. Adds 90,000 older generations (100,000 in all) and does 2 to 4 again, so
    both sizes print side by side (--sizes changes them).
@@ -36,11 +41,21 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if "--code" in sys.argv:  # another checkout of the studio, measured by this bench
+    ROOT = Path(sys.argv[sys.argv.index("--code") + 1]).resolve()
 sys.path.insert(0, str(ROOT))
 
 IN_FLIGHT = 50
 CLIENTS = 8
-GOALS = {"gallery page (drawn)": 10, "live refresh, nothing new (204)": 3, "video page": 10}
+GOALS = {
+    "gallery page (drawn)": 10,
+    "live refresh, nothing new (204)": 3,
+    "video page": 10,
+    "search, no match (English)": 10,
+    "search, no match (Chinese, 2 chars)": 10,
+    "search, matches (English)": 10,
+    "search, matches (Chinese, 2 chars)": 10,
+}
 
 
 def free_port() -> int:
@@ -229,6 +244,12 @@ def urls_for(team) -> tuple[list[tuple[str, str, int, dict | None]], str]:
         # another filter's card): the cards on screen are looked at, nothing is sent.
         ("live refresh, a row elsewhere moved", f"/gallery/changes/?top={top}&v=1{sent}", 200, htmx),
         ("video page", reverse("generation_detail", args=[ready.code]), 200, None),
+        # Search alone: a word no prompt holds, a 2-character Chinese word none
+        # holds, and terms in one prompt in six (a page of matches, newest first).
+        ("search, no match (English)", "/?q=zebra", 200, None),
+        ("search, no match (Chinese, 2 chars)", "/?q=咖啡", 200, None),
+        ("search, matches (English)", "/?q=fox", 200, None),
+        ("search, matches (Chinese, 2 chars)", "/?q=狐狸", 200, None),
     ]
     return urls, reverse("home") + "?q=fox&favourites=on&status=ready"
 
@@ -257,6 +278,45 @@ def start_gunicorn(port: int) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
 
 
+def throwaway_database(server_url: str) -> tuple[str, callable]:
+    """A new PostgreSQL database on the server of `server_url`: its URL, and how to drop it."""
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    parts = urlsplit(server_url)
+    base = f"{parts.scheme}://{parts.netloc}"
+    name = f"bench_gallery_{os.getpid()}"
+    with psycopg.connect(base + "/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(base + "/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return f"{base}/{name}", drop
+
+
+def analyze() -> None:
+    """Fresh planner statistics after a bulk insert, as an operator runs ANALYZE after a big import.
+
+    PostgreSQL's autovacuum would get there in its own time; the bench must
+    not depend on when. SQLite's planner here uses no statistics.
+    """
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200, help="sequential requests per URL (default 200)")
@@ -267,12 +327,18 @@ def main() -> int:
         help=f"requests per URL from {CLIENTS} clients (default 400)",
     )
     parser.add_argument("--sizes", default="10000,100000", help="team sizes, in order (default 10000,100000)")
+    parser.add_argument("--database", help="a PostgreSQL server URL (default: SQLite)")
+    parser.add_argument("--code", help="the studio checkout to measure (default: this one)")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
 
     data_dir = Path(tempfile.mkdtemp(prefix="studio-bench-"))
     server = None
+    drop = None
+    print(f"load average at the start: {load_average()} (1, 5, 15 min)", flush=True)
     try:
+        if args.database:
+            os.environ["DATABASE_URL"], drop = throwaway_database(args.database)
         setup_django(data_dir)
         import httpx
         from django.contrib.auth.models import User
@@ -305,6 +371,7 @@ def main() -> int:
         for size in sizes:
             seconds = populate(team, people, start=seeded, upto=size, newest=newest)
             print(f"seeded {size - seeded:,} generations in {seconds:.1f} s (bulk_create)", flush=True)
+            analyze()
             seeded = size
             urls, filtered = urls_for(team)
             queries = {
@@ -326,9 +393,10 @@ def main() -> int:
         names = [name for name, *_ in urls]
         small, big = sizes[0], sizes[-1]
         print()
+        engine = "PostgreSQL" if args.database else "SQLite"
         print(
-            f"Gallery benchmark: one team, {IN_FLIGHT} generations in flight, SQLite, gunicorn as runstudio runs it "
-            "(2 workers x 4 threads)"
+            f"Gallery benchmark: one team, {IN_FLIGHT} generations in flight, {engine}, gunicorn as runstudio runs it "
+            f"(2 workers x 4 threads), code: {ROOT}"
         )
         print(
             f"{args.requests} sequential requests per URL over loopback (httpx), in {Timer.ROUNDS} interleaved rounds"
@@ -379,11 +447,14 @@ def main() -> int:
                     f"{name} within {goal}x of the bare view at {size:,}: {verdict} "
                     f"({ratio:.2f}x alone, {ratio_rps:.2f}x at {CLIENTS} clients)"
                 )
+        print(f"load average at the end: {load_average()} (1, 5, 15 min)")
         return 0 if constant else 1
     finally:
         if server is not None:
             server.terminate()
             server.wait(timeout=20)
+        if drop is not None:
+            drop()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
