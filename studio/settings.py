@@ -269,11 +269,16 @@ Q_CLUSTER = {
     # no scheduler reading the schedule table every 30 s.
     "scheduler": False,
 }
+# Nothing waits on this queue for long: creates go to the sweeper's submitter at
+# commit, and a callback's poll wakes the sweeper too. So the database broker
+# looks for a task every 10 s (6 queries a minute at rest, not 60), and the guard
+# checks its workers every 5 s (a task's timeout is counted in those steps).
+Q_CLUSTER["guard_cycle"] = 5
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
-    Q_CLUSTER["poll"] = 1
+    Q_CLUSTER["poll"] = 10
 
 # The cache holds rendered gallery cards ({% gallery_cards %} in gallery_tags.py), keyed
 # on everything a card shows, so an entry is never stale, only unused. In memory per
@@ -317,6 +322,11 @@ STUDIO_DOWNLOAD_READ_TIMEOUT = env_float("STUDIO_DOWNLOAD_READ_TIMEOUT", 30.0)
 # polls it makes at once (each thread holds a database connection while it
 # works) and the shortest wait before a first poll.
 STUDIO_SWEEP_INTERVAL = env_float("STUDIO_SWEEP_INTERVAL", 3.0)
+# With nothing in flight the sweeper looks this seldom: new work wakes it at once
+# (studio.videos.wakeup), so this only bounds what a lost wake-up costs.
+STUDIO_SWEEP_IDLE_INTERVAL = env_float("STUDIO_SWEEP_IDLE_INTERVAL", 60.0)
+# Creates sent at once by the sweeper's submitter (studio.videos.submitter).
+STUDIO_SUBMIT_THREADS = env_int("STUDIO_SUBMIT_THREADS", 8, minimum=1)
 STUDIO_SWEEP_THREADS = env_int("STUDIO_SWEEP_THREADS", 32, minimum=1)
 STUDIO_MIN_POLL_SECONDS = env_float("STUDIO_MIN_POLL_SECONDS", 3.0)
 # A create whose answer was lost is sent again with the same Idempotency-Key

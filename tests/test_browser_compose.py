@@ -48,7 +48,8 @@ def test_the_composer_fits_a_phone(new_page, alice):
 
 
 class Worker:
-    """The background worker in a thread: runs what would be queued, and sweeps every 0.3 s."""
+    """The background work in a thread: runs what would be queued, sends creates when woken
+    (as the sweeper's submitter does) and sweeps every 0.3 s."""
 
     def __init__(self) -> None:
         import queue
@@ -60,6 +61,9 @@ class Worker:
 
     def enqueue(self, func: str, *args, **kwargs) -> None:
         self.queue.put((func, args))
+
+    def wake(self) -> None:
+        self.queue.put(("studio.videos.submitter.send_due", ()))
 
     def run(self) -> None:
         import queue
@@ -88,6 +92,7 @@ def worker(monkeypatch, studio_on_demo_provider, settings):
     studio_on_demo_provider.server.generation_seconds = 7
     worker = Worker()
     monkeypatch.setattr("studio.videos.services.async_task", worker.enqueue)
+    monkeypatch.setattr("studio.videos.wakeup.notify", worker.wake)
     worker.thread.start()
     yield worker
     worker.stop.set()

@@ -34,9 +34,10 @@ def form_data(**overrides) -> dict:
 
 @pytest.fixture
 def no_enqueue(monkeypatch):
-    """Records submits instead of queueing them (the worker is not under test here)."""
+    """Records the submitter's wake-ups instead of sending them (the submitter is not under test here)."""
     calls = []
     monkeypatch.setattr("studio.videos.services.async_task", lambda *args, **kw: calls.append(args))
+    monkeypatch.setattr("studio.videos.wakeup.notify", lambda: calls.append(("wake-up",)))
     return calls
 
 
@@ -175,7 +176,7 @@ def test_it_stores_the_generation_and_queues_the_submit(
     assert (generation.duration, generation.aspect_ratio) == ("5", "16:9")
     assert generation.estimated_tokens == 28960
     assert str(generation.estimated_usd) == "0.434"
-    assert no_enqueue == [("studio.videos.tasks.submit_generation", generation.pk)]
+    assert no_enqueue == [("wake-up",)]
     body = response.content.decode()
     assert 'id="recent" class="recent" hx-swap-oob="true"' in body
     assert f'id="card-{generation.code}"' in body

@@ -18,9 +18,10 @@ from studio.videos.models import Generation, Status
 
 @pytest.fixture
 def enqueued(monkeypatch):
-    """Records what would be queued for django-q2 instead of queueing it."""
+    """Records what would be queued for django-q2, and the wake-ups sent, instead of sending them."""
     calls: list[tuple] = []
     monkeypatch.setattr("studio.videos.services.async_task", lambda *args, **kw: calls.append(args))
+    monkeypatch.setattr("studio.videos.wakeup.notify", lambda: calls.append(("wake-up",)))
     return calls
 
 
@@ -82,7 +83,8 @@ def test_compose_submit_poll_and_store_end_to_end(
         response = alice_client.post(reverse("compose"), data, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     generation = Generation.objects.get()
-    assert enqueued == [("studio.videos.tasks.submit_generation", generation.pk)]
+    # No worker queue: the submitter is woken at commit.
+    assert enqueued == [("wake-up",)]
 
     assert tasks.submit_generation(generation.pk) is True
     generation = reload(generation)

@@ -381,12 +381,14 @@ class Generation(models.Model):
             **info,
         )
 
-    def retry_later(self, *, status: str, next_poll_at: datetime, message: str = "") -> bool:
-        """A transient failure: release the claim, count it, and come back at next_poll_at."""
+    def retry_later(
+        self, *, status: str, next_poll_at: datetime, message: str = "", counted: bool = True
+    ) -> bool:
+        """A transient failure: release the claim, count it (unless not `counted`), and come back at next_poll_at."""
         return self._move(
             self._held(),
             status=status,
-            attempts=self.attempts + 1,
+            attempts=self.attempts + 1 if counted else self.attempts,
             next_poll_at=next_poll_at,
             claimed_until=None,
             error_message=message,

@@ -48,7 +48,7 @@ from django.utils.crypto import salted_hmac
 from django_q.tasks import async_task
 
 from studio.accounts.models import Team
-from studio.videos import keys, prompting, storage
+from studio.videos import keys, prompting, storage, wakeup
 from studio.videos.evolink import MAX_BATCH, MODEL, EvolinkClient, EvolinkError, Task
 from studio.videos.models import (
     POLLED,
@@ -62,8 +62,10 @@ from studio.videos.models import (
 
 log = logging.getLogger(__name__)
 
-# A queued generation whose submit task never ran (lost on the Redis broker, or
-# a studio killed before the worker took it) is submitted by the sweep after this.
+# A queued row's `next_poll_at` is when the sweep submits it: QUEUED_GRACE after
+# it fell due. The submitter (studio.videos.submitter), woken at commit, sends it
+# as soon as it is due; the sweep only takes on what no submitter did (a lost
+# wake-up, a sweeper killed mid-way).
 QUEUED_GRACE = timedelta(seconds=20)
 
 
@@ -92,7 +94,7 @@ def create_generation(
     parent: Generation | None = None,
     derivation: str = Derivation.REGENERATED,
 ) -> Generation:
-    """Store a generation with everything chosen, and queue its submit after commit.
+    """Store a generation with everything chosen, and wake the submitter at commit.
 
     The prompt stored (and later sent) is the draft's own compiled one: a
     composer's form already compiled it to check its length. With a parent
@@ -120,8 +122,8 @@ def create_generation(
         status=Status.QUEUED,
         next_poll_at=now + QUEUED_GRACE,
     )
-    pk = generation.pk
-    transaction.on_commit(lambda: async_task("studio.videos.tasks.submit_generation", pk))
+    # The submitter sends it at once (studio.videos.submitter); no worker queue in between.
+    transaction.on_commit(wakeup.notify)
     return generation
 
 
@@ -311,7 +313,13 @@ def submit_generation(*, generation_id: int) -> bool:
     return generation is not None and _submit(generation, None)
 
 
-def _submit(generation: Generation, clients: _Clients | None) -> bool:
+def _submit(
+    generation: Generation,
+    clients: _Clients | None,
+    *,
+    on_busy: Callable[[int, float | None], None] | None = None,
+) -> bool:
+    """The create of a queued generation; `on_busy(team id, retry_after)` hears of a 429 (the submitter)."""
     if generation.status != Status.QUEUED:
         return False
     now = timezone.now()
@@ -336,6 +344,18 @@ def _submit(generation: Generation, clients: _Clients | None) -> bool:
             generation.mark_refused(
                 message=exc.user_message, code=exc.code or str(exc.status or ""), type=exc.type
             )
+        elif exc.status == 429:
+            # Rate limited: nothing was created. It waits its turn again, without counting
+            # as a failed try: the provider's limit slows a team's creates, it never fails them.
+            if on_busy is not None:
+                on_busy(generation.team_id, exc.retry_after)
+            wait = min(max(exc.retry_after or 5.0, 0.5), 600.0) * random.uniform(1.0, 1.2)
+            generation.retry_later(
+                status=Status.QUEUED,
+                next_poll_at=timezone.now() + timedelta(seconds=wait) + QUEUED_GRACE,
+                message=BUSY_MESSAGE,
+                counted=False,
+            )
         elif generation.attempts + 1 >= MAX_SUBMIT_ATTEMPTS:
             generation.mark_refused(
                 message="The provider could not be reached after several tries. "
@@ -349,12 +369,16 @@ def _submit(generation: Generation, clients: _Clients | None) -> bool:
             generation.retry_later(
                 status=Status.QUEUED,
                 next_poll_at=timezone.now()
-                + timedelta(seconds=retry_delay(generation.attempts, exc.retry_after)),
+                + timedelta(seconds=retry_delay(generation.attempts, exc.retry_after))
+                + QUEUED_GRACE,
                 message=exc.user_message,
             )
         return True
     _created(generation, task, clients)
     return True
+
+
+BUSY_MESSAGE = "The provider is busy right now; the studio sends this prompt as soon as it may."
 
 
 def _send_create(generation: Generation, clients: _Clients | None) -> Task:
@@ -1074,49 +1098,101 @@ def next_due() -> datetime | None:
 CLEAN_TMP_EVERY = 60.0
 
 
-def run_sweeper(*, stop: threading.Event, interval: float | None = None, threads: int | None = None) -> int:
+class SweepLoop:
+    """The sweeper's rounds, one at a time: `round` does what is due and says how long to pause.
+
+    Apart from the waiting (run_sweeper's), so a test can drive it round after round without sleeping.
+    """
+
+    def __init__(self, *, interval: float, idle_interval: float, threads: int | None = None) -> None:
+        # The heartbeat /healthz reads, and the scheduled housekeeping.
+        from studio.ops.sweeper import SweeperChores
+
+        self.interval = interval
+        self.idle_interval = idle_interval
+        self.shortest = min(interval, 0.5)
+        self.threads = threads
+        self.passes = 0
+        self._clean_at = 0.0
+        self._chores = SweeperChores()
+
+    def round(self) -> float:
+        """Chores, a pass if anything is due; the pause before the next round, in seconds."""
+        try:
+            if time.monotonic() >= self._clean_at:
+                clean_tmp()
+                self._clean_at = time.monotonic() + CLEAN_TMP_EVERY
+            self._chores.tick()
+            now = timezone.now()
+            due_at = next_due()
+            if due_at is not None and due_at <= now:
+                report = sweep(threads=self.threads, now=now)
+                self.passes += 1
+                if report:
+                    log.info("Sweep: %s", report)
+                if report.errors:
+                    # A unit that raised may raise again: not before the usual interval.
+                    return self.interval
+                due_at = next_due()
+        except Exception:
+            # The database went away, say: the next pass tries again.
+            log.exception("Sweep failed")
+            return self.interval
+        if due_at is None:
+            # Nothing in flight: new work wakes the loop (run_sweeper), this only bounds a lost wake-up.
+            return self.idle_interval
+        return max(self.shortest, min(self.interval, (due_at - timezone.now()).total_seconds()))
+
+
+def run_sweeper(
+    *,
+    stop: threading.Event,
+    interval: float | None = None,
+    threads: int | None = None,
+    idle_interval: float | None = None,
+    submit_threads: int | None = None,
+) -> int:
     """Sweep until `stop` is set; returns how many passes ran. `manage.py sweep` runs this.
 
     The first pass runs at once, so a sweeper that restarts (even in a crash
     loop) moves work on straight away. After a pass it sleeps until the next
-    generation falls due, at most `interval` (new work can appear any time) and
+    generation falls due, at most `interval` while something is in flight and
     at least a little (a due row that a step declined must not spin the loop).
-    A pass that is under way when `stop` is set is finished first.
-    """
-    interval = float(settings.STUDIO_SWEEP_INTERVAL if interval is None else interval)
-    shortest = min(interval, 0.5)
-    passes = 0
-    clean_at = 0.0
-    # The heartbeat /healthz reads, and the scheduled housekeeping.
-    from studio.ops.sweeper import SweeperChores
+    With nothing in flight it sleeps `idle_interval` (STUDIO_SWEEP_IDLE_INTERVAL):
+    new work wakes it sooner (the submitter, after it sent a create, or a
+    wake-up it heard: a callback, say), so at rest the loop costs a query or
+    two a minute. A pass that is under way when `stop` is set is finished first.
 
-    chores = SweeperChores()
+    Beside it, on threads of its own, the submitter sends creates as they are
+    made (studio.videos.submitter; `submit_threads` of 0: none).
+    """
+    from studio.videos.submitter import Submitter
+
+    loop = SweepLoop(
+        interval=float(settings.STUDIO_SWEEP_INTERVAL if interval is None else interval),
+        idle_interval=float(settings.STUDIO_SWEEP_IDLE_INTERVAL if idle_interval is None else idle_interval),
+        threads=threads,
+    )
+    wake = threading.Event()
+    threading.Thread(target=lambda: (stop.wait(), wake.set()), name="sweep-stop", daemon=True).start()
+    submitter_thread = None
+    if submit_threads is None or submit_threads > 0:
+        submitter = Submitter(threads=submit_threads, on_sent=wake.set)
+        submitter_thread = threading.Thread(
+            target=submitter.run, kwargs={"stop": stop, "on_wake": wake.set}, name="submitter"
+        )
+        submitter_thread.start()
     while not stop.is_set():
+        wake.clear()
         # As Django does around each request: drop a connection that broke or aged out.
         close_old_connections()
-        pause = interval
-        try:
-            if time.monotonic() >= clean_at:
-                clean_tmp()
-                clean_at = time.monotonic() + CLEAN_TMP_EVERY
-            chores.tick()
-            now = timezone.now()
-            due_at = next_due()
-            if due_at is not None and due_at <= now:
-                report = sweep(threads=threads, now=now)
-                passes += 1
-                if report:
-                    log.info("Sweep: %s", report)
-                # A unit that raised may raise again: not before the usual interval.
-                due_at = None if report.errors else next_due()
-            if due_at is not None:
-                pause = max(shortest, min(interval, (due_at - timezone.now()).total_seconds()))
-        except Exception:
-            # The database went away, say: the next pass tries again.
-            log.exception("Sweep failed")
-        stop.wait(pause)
+        if wake.wait(loop.round()):
+            # Woken early: let the wake-ups of the same moment (a burst of creates) come together.
+            stop.wait(min(loop.shortest, 0.1))
+    if submitter_thread is not None:
+        submitter_thread.join()
     connection.close()
-    return passes
+    return loop.passes
 
 
 # --- Callbacks: a hint to look again, never trusted as the answer -------------------
@@ -1158,5 +1234,7 @@ def handle_callback(*, code: str, token: str, body: bytes) -> bool:
     if moved:
         pk = generation.pk
         transaction.on_commit(lambda: async_task("studio.videos.tasks.poll_generation", pk))
+        # The sweeper, at rest, hears it too and polls at once if no worker did.
+        transaction.on_commit(wakeup.notify)
     log.info("Callback for generation %s (%s)", generation.code, "poll queued" if moved else "nothing to do")
     return True
