@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 import tempfile
+import time
 from datetime import timedelta
 from fractions import Fraction
 from functools import cache
@@ -25,7 +26,7 @@ from django.utils import timezone
 from PIL import Image, ImageDraw
 
 from studio.accounts.models import Team
-from studio.videos.models import Generation, Status
+from studio.videos.models import POLLED, Generation, Status
 
 DEFAULT_PROMPT = "A red fox trots through fresh snow at dawn, slow dolly shot, soft golden light"
 
@@ -52,6 +53,30 @@ def make_generation(team: Team, author: User | None, **fields: Any) -> Generatio
     defaults.update(fields)
     generation = Generation.objects.create(team=team, author=author, **defaults)
     return generation
+
+
+def poll_until_ready(generation: Generation, timeout: float = 60.0) -> Generation:
+    """The worker's steps, called from the test: submit once, then poll until the video is stored.
+
+    Each poll lapses the claim the last one left (which lasts until the sweep's next poll,
+    5 s and backing off): the backoff is test_pipeline's subject; here the next poll goes
+    as soon as the last answer is in, so the wait is the provider's, not the schedule's.
+    """
+    from studio.videos import services
+
+    services.submit_generation(generation_id=generation.pk)
+    deadline = time.monotonic() + timeout
+    while True:
+        generation.refresh_from_db()
+        if generation.status == Status.READY:
+            return generation
+        assert generation.status not in (Status.FAILED, Status.UNKNOWN, Status.EXPIRED), (
+            generation.error_message
+        )
+        assert time.monotonic() < deadline, f"still {generation.status} after {timeout} s"
+        Generation.objects.filter(pk=generation.pk, status__in=POLLED).update(claimed_until=None)
+        services.poll_generation(generation_id=generation.pk)
+        time.sleep(0.1)
 
 
 def make_one_between_two_approved(team: Team, author: User) -> tuple[Generation, Generation, Generation]:

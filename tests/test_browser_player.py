@@ -18,10 +18,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from studio.videos import services
-from studio.videos.models import Comment, Generation, Status
+from studio.videos.models import Comment, Generation
 from tests.conftest import ARTIFACTS, sign_in, watch_console
-from tests.factories import make_generation
+from tests.factories import make_generation, poll_until_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -36,18 +35,7 @@ def ready_video(
 ) -> Generation:
     """A generation made by the demo provider through the real pipeline, stored and ready."""
     generation = make_generation(team, author, prompt=prompt, aspect_ratio=aspect_ratio, duration="5")
-    services.submit_generation(generation_id=generation.pk)
-    deadline = time.monotonic() + 60
-    while True:
-        generation.refresh_from_db()
-        if generation.status == Status.READY:
-            return generation
-        assert generation.status not in (Status.FAILED, Status.UNKNOWN, Status.EXPIRED), (
-            generation.error_message
-        )
-        assert time.monotonic() < deadline, f"still {generation.status}"
-        services.poll_generation(generation_id=generation.pk)
-        time.sleep(0.2)
+    return poll_until_ready(generation)
 
 
 def wait_until(page, expression: str, timeout: float = 15.0) -> None:

@@ -14,31 +14,20 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from studio.videos import review, services
+from studio.videos import review
 from studio.videos.models import Comment, Generation, ReviewStatus, Status
 from tests.conftest import screenshot, sign_in
-from tests.factories import make_generation, make_one_between_two_approved, make_ready_generation
+from tests.factories import (
+    make_generation,
+    make_one_between_two_approved,
+    make_ready_generation,
+    poll_until_ready,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # What studio.js makes of a recent time: "just now", "2 minutes ago", ...
 AGE = re.compile(r"ago|now|second|minute")
-
-
-def run_pipeline_until_ready(generation: Generation, timeout: float = 30.0) -> Generation:
-    """The worker's steps, called from the test: submit once, then poll until stored."""
-    services.submit_generation(generation_id=generation.pk)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        generation.refresh_from_db()
-        if generation.status == Status.READY:
-            return generation
-        assert generation.status not in (Status.FAILED, Status.UNKNOWN, Status.EXPIRED), (
-            generation.error_message
-        )
-        services.poll_generation(generation_id=generation.pk)
-        time.sleep(0.25)
-    raise AssertionError(f"still {generation.status} after {timeout} s")
 
 
 def wait_until(page, expression: str, timeout: float = 10.0) -> None:
@@ -77,7 +66,7 @@ def test_a_team_reviews_a_new_video_together(new_page, alice, bob, charlie, stud
     expect(bob_page.locator("#gallery-empty")).to_have_count(0)
     screenshot(bob_page, "gallery-live-in-flight")
 
-    run_pipeline_until_ready(generation)
+    poll_until_ready(generation)
     expect(card.locator("progress")).to_have_count(0, timeout=10_000)
     expect(card.locator("img.gcard-poster")).to_be_visible()
     assert bob_page.evaluate("window.__stillTheSamePage") is True
