@@ -8,6 +8,13 @@ variables below change it without editing it.
 
 - STUDIO_BIND: the address to listen on (default 127.0.0.1:8000; the image sets 0.0.0.0:8000).
 - STUDIO_WEB_WORKERS: worker processes (default 2), each with 4 threads.
+- STUDIO_WEB_SERVER: `async` (default) or `threads`, how each worker process serves.
+
+`async`: gunicorn's asyncio worker owns the sockets and the studio's WSGI application runs
+on 4 threads per process (studio.lib.wsgi_bridge). A thread computes an answer; the event
+loop writes it, so a slow client (a video watched over a slow link) holds no thread while
+its socket drains, and pages never wait behind video bytes. `threads`: gunicorn's threaded
+worker as before (a thread per request until its last byte is sent), kept as a fallback.
 """
 
 from __future__ import annotations
@@ -22,11 +29,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from studio.lib.env import env_int, env_str
 
-wsgi_app = "studio.wsgi:application"
 chdir = str(Path(__file__).resolve().parent)
 bind = [env_str("STUDIO_BIND", "127.0.0.1:8000")]
 workers = env_int("STUDIO_WEB_WORKERS", 2, minimum=1)
-threads = 4
+_server = env_str("STUDIO_WEB_SERVER", "async").lower()
+if _server == "async":
+    worker_class = "asgi"
+    # The thread count is the bridge's (studio.wsgi.WEB_THREADS); gunicorn's own is unused here.
+    wsgi_app = "studio.wsgi:bridged"
+elif _server == "threads":
+    worker_class = "gthread"
+    wsgi_app = "studio.wsgi:application"
+    threads = 4
+else:
+    raise SystemExit(f"STUDIO_WEB_SERVER must be async or threads, not {_server!r}.")
 # A request may wait on the database or the provider; the slowest page answers well within this.
 timeout = 120
 # The gallery's live refresh names the cards on screen in its query string.
