@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext, pgettext
 from django.views.decorators.http import require_GET
 
 from studio.accounts.access import member_required
@@ -78,7 +79,9 @@ def word_diff(a: str, b: str) -> list[Segment]:
 
 
 def _asked(generation: Generation) -> str:
-    return "Auto" if generation.duration == "auto" else f"{generation.duration} s"
+    if generation.duration == "auto":
+        return gettext("Auto")
+    return gettext("%(seconds)s s") % {"seconds": generation.duration}
 
 
 def _obtained(generation: Generation) -> str:
@@ -86,9 +89,9 @@ def _obtained(generation: Generation) -> str:
         return "—"
     text = f"{generation.video_width} × {generation.video_height}"  # noqa: RUF001 - the times sign people read
     if generation.video_duration:
-        text += f" · {generation.video_duration:.1f} s"
+        text += " · " + gettext("%(seconds)s s") % {"seconds": f"{generation.video_duration:.1f}"}
     if generation.video_fps:
-        text += f" · {generation.video_fps:g} fps"
+        text += " · " + gettext("%(fps)s fps") % {"fps": f"{generation.video_fps:g}"}
     return text
 
 
@@ -96,18 +99,19 @@ def settings_of(generation: Generation) -> list[tuple[str, str]]:
     """Everything a video was made with (and what came out), as (label, value) for the table."""
     parts = generation.parts or {}
     negatives = [prompting.NEGATIVE_LABELS.get(key, key) for key in generation.negatives]
+    aspect = gettext("Auto") if generation.aspect_ratio == "auto" else generation.aspect_ratio
     return [
-        ("Length asked", _asked(generation)),
-        ("Aspect ratio", generation.aspect_ratio),
-        ("Language", "Chinese" if generation.language == "zh" else "English"),
-        ("Main text", generation.prompt or "—"),
-        *((label, parts.get(key) or "—") for key, (label, _) in prompting.PARTS.items()),
-        ("Avoid", ", ".join(negatives) or "—"),
-        ("Avoid (own words)", generation.negative_text or "—"),
-        ("Obtained", _obtained(generation)),
-        ("Status", generation.get_status_display()),
-        ("Review", generation.get_review_status_display()),
-        ("Author", display_name(generation.author)),
+        (gettext("Length asked"), _asked(generation)),
+        (gettext("Aspect ratio"), aspect),
+        (gettext("Language"), gettext("Chinese") if generation.language == "zh" else gettext("English")),
+        (gettext("Main text"), generation.prompt or "—"),
+        *((str(label), parts.get(key) or "—") for key, label in prompting.PART_LABELS.items()),
+        (gettext("Avoid"), pgettext("list separator", ", ").join(str(n) for n in negatives) or "—"),
+        (gettext("Avoid (own words)"), generation.negative_text or "—"),
+        (gettext("Obtained"), _obtained(generation)),
+        (gettext("Status"), str(generation.get_status_display())),
+        (pgettext("noun", "Review"), str(generation.get_review_status_display())),
+        (gettext("Author"), display_name(generation.author)),
     ]
 
 

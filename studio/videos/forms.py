@@ -7,6 +7,8 @@ from django import forms
 from django.contrib.auth.models import User
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from studio.videos import prompting
 from studio.videos.gallery import Filters
@@ -15,13 +17,14 @@ from studio.videos.models import AspectRatio, Duration, Generation, ReviewStatus
 DEFAULT_DURATION = Duration.S5.value
 DEFAULT_ASPECT_RATIO = AspectRatio.LANDSCAPE.value
 
+# Examples in the interface's language: they show what to write, and any language may be written.
 PART_PLACEHOLDERS = {
-    "subject": "a red fox with a frost-tipped tail",
-    "action": "leaps over a frozen stream, then looks back at the camera",
-    "scene": "a snowy birch forest at dawn",
-    "camera": "slow dolly-in at eye level, shallow depth of field",
-    "light": "soft golden backlight, 35 mm film grain",
-    "sound": "ambient only: wind in the trees, crunching snow",
+    "subject": gettext_lazy("a red fox with a frost-tipped tail"),
+    "action": gettext_lazy("leaps over a frozen stream, then looks back at the camera"),
+    "scene": gettext_lazy("a snowy birch forest at dawn"),
+    "camera": gettext_lazy("slow dolly-in at eye level, shallow depth of field"),
+    "light": gettext_lazy("soft golden backlight, 35 mm film grain"),
+    "sound": gettext_lazy("ambient only: wind in the trees, crunching snow"),
 }
 
 
@@ -34,37 +37,52 @@ class ComposeForm(forms.Form):
         widget=forms.Textarea(
             attrs={
                 "rows": 5,
-                "placeholder": "A red fox leaps over a frozen stream in a snowy birch forest at dawn, "
-                "slow dolly-in, soft golden light.",
+                "placeholder": gettext_lazy(
+                    "A red fox leaps over a frozen stream in a snowy birch forest at dawn, "
+                    "slow dolly-in, soft golden light."
+                ),
             }
         ),
     )
-    subject = forms.CharField(required=False, max_length=prompting.MAX_PART_CHARS)
-    action = forms.CharField(required=False, max_length=prompting.MAX_PART_CHARS)
-    scene = forms.CharField(required=False, max_length=prompting.MAX_PART_CHARS)
-    camera = forms.CharField(required=False, max_length=prompting.MAX_PART_CHARS)
-    light = forms.CharField(required=False, max_length=prompting.MAX_PART_CHARS, label="Light and style")
-    sound = forms.CharField(required=False, max_length=prompting.MAX_PART_CHARS)
+    subject = forms.CharField(
+        required=False, max_length=prompting.MAX_PART_CHARS, label=prompting.PART_LABELS["subject"]
+    )
+    action = forms.CharField(
+        required=False, max_length=prompting.MAX_PART_CHARS, label=prompting.PART_LABELS["action"]
+    )
+    scene = forms.CharField(
+        required=False, max_length=prompting.MAX_PART_CHARS, label=prompting.PART_LABELS["scene"]
+    )
+    camera = forms.CharField(
+        required=False, max_length=prompting.MAX_PART_CHARS, label=prompting.PART_LABELS["camera"]
+    )
+    light = forms.CharField(
+        required=False, max_length=prompting.MAX_PART_CHARS, label=prompting.PART_LABELS["light"]
+    )
+    sound = forms.CharField(
+        required=False, max_length=prompting.MAX_PART_CHARS, label=prompting.PART_LABELS["sound"]
+    )
     negatives = forms.MultipleChoiceField(
         required=False,
         choices=list(prompting.NEGATIVE_LABELS.items()),
         widget=forms.CheckboxSelectMultiple,
-        error_messages={"invalid_choice": "“%(value)s” is not one of the negatives on offer."},
+        error_messages={"invalid_choice": gettext_lazy("“%(value)s” is not one of the negatives on offer.")},
     )
     negative_text = forms.CharField(
         required=False,
         max_length=prompting.MAX_PART_CHARS,
-        label="Other things to avoid",
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "No snow falling on the lens"}),
+        label=gettext_lazy("Other things to avoid"),
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": gettext_lazy("No snow falling on the lens")}),
     )
     duration = forms.ChoiceField(
         # Seconds first, auto last: most people pick a length.
-        choices=[c for c in Duration.choices if c[0] != Duration.AUTO] + [(Duration.AUTO, "Auto")],
+        choices=[c for c in Duration.choices if c[0] != Duration.AUTO]
+        + [(Duration.AUTO, gettext_lazy("Auto"))],
         initial=DEFAULT_DURATION,
         widget=forms.RadioSelect,
         error_messages={
-            "required": "Choose a duration.",
-            "invalid_choice": "Choose a duration of 3 to 10 seconds, or auto.",
+            "required": gettext_lazy("Choose a duration."),
+            "invalid_choice": gettext_lazy("Choose a duration of 3 to 10 seconds, or auto."),
         },
     )
     aspect_ratio = forms.ChoiceField(
@@ -72,8 +90,8 @@ class ComposeForm(forms.Form):
         initial=DEFAULT_ASPECT_RATIO,
         widget=forms.RadioSelect,
         error_messages={
-            "required": "Choose an aspect ratio.",
-            "invalid_choice": "Choose 16:9, 9:16 or auto.",
+            "required": gettext_lazy("Choose an aspect ratio."),
+            "invalid_choice": gettext_lazy("Choose 16:9, 9:16 or auto."),
         },
     )
 
@@ -132,7 +150,7 @@ class ComposeForm(forms.Form):
         parts = {key: data.get(key) or "" for key in prompting.PARTS}
         if not (data.get("prompt") or "").strip() and not any(v.strip() for v in parts.values()):
             if "prompt" not in self.errors:
-                self.add_error("prompt", "Write a prompt, or fill in at least one of the helpers below.")
+                self.add_error("prompt", _("Write a prompt, or fill in at least one of the helpers below."))
             return data
         negatives = data.get("negatives") or []
         self.cleaned_draft = prompting.Draft(
@@ -148,8 +166,14 @@ class ComposeForm(forms.Form):
         if over > 0:
             self.add_error(
                 "prompt",
-                f"The prompt to send is {len(compiled):,} characters; the limit is "
-                f"{prompting.MAX_PROMPT_CHARS:,}. Shorten it by {over:,}.",
+                _(
+                    "The prompt to send is %(length)s characters; the limit is %(limit)s. Shorten it by %(over)s."
+                )
+                % {
+                    "length": f"{len(compiled):,}",
+                    "limit": f"{prompting.MAX_PROMPT_CHARS:,}",
+                    "over": f"{over:,}",
+                },
             )
         return data
 
@@ -161,50 +185,66 @@ class ComposeForm(forms.Form):
 # --- The gallery's filter bar ----------------------------------------------------
 
 _DAYS = [
-    MinValueValidator(dt.date(2000, 1, 1), "Choose a day in 2000 or later."),
-    MaxValueValidator(dt.date(2999, 12, 31), "Choose a day before the year 3000."),
+    MinValueValidator(dt.date(2000, 1, 1), gettext_lazy("Choose a day in 2000 or later.")),
+    MaxValueValidator(dt.date(2999, 12, 31), gettext_lazy("Choose a day before the year 3000.")),
 ]
 
 
 class GalleryFilterForm(forms.Form):
     """What the filter bar sends. Every field is optional; bad values are dropped."""
 
-    q = forms.CharField(required=False, max_length=200, label="Search prompts")
-    author = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Author")
+    q = forms.CharField(required=False, max_length=200, label=gettext_lazy("Search prompts"))
+    author = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, label=gettext_lazy("Author")
+    )
     status = forms.ChoiceField(
         required=False,
-        label="Status",
+        label=gettext_lazy("Status"),
         choices=[
-            ("", "Any status"),
-            ("in_progress", "In progress"),
-            ("ready", "Ready"),
-            ("failed", "Failed"),
+            ("", gettext_lazy("Any status")),
+            ("in_progress", gettext_lazy("In progress")),
+            ("ready", gettext_lazy("Ready")),
+            ("failed", gettext_lazy("Failed")),
         ],
     )
     review = forms.ChoiceField(
-        required=False, label="Review", choices=[("", "Any review"), *ReviewStatus.choices]
+        required=False,
+        label=pgettext_lazy("noun", "Review"),
+        choices=[("", gettext_lazy("Any review")), *ReviewStatus.choices],
     )
     aspect = forms.ChoiceField(
-        required=False, label="Aspect ratio", choices=[("", "Any shape"), *AspectRatio.choices]
+        required=False,
+        label=gettext_lazy("Aspect ratio"),
+        choices=[("", gettext_lazy("Any shape")), *AspectRatio.choices],
     )
     duration = forms.ChoiceField(
-        required=False, label="Duration", choices=[("", "Any length"), *Duration.choices]
+        required=False,
+        label=gettext_lazy("Duration"),
+        choices=[("", gettext_lazy("Any length")), *Duration.choices],
     )
-    favourites = forms.BooleanField(required=False, label="Only my favourites")
+    favourites = forms.BooleanField(required=False, label=gettext_lazy("Only my favourites"))
     # Bounded: a day like 9999-12-31 is a valid date, but "the day after" is not.
     start = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}), validators=_DAYS
+        required=False,
+        label=pgettext_lazy("date range", "From"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=_DAYS,
     )
     end = forms.DateField(
-        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}), validators=_DAYS
+        required=False,
+        label=pgettext_lazy("date range", "To"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=_DAYS,
     )
     sort = forms.ChoiceField(
-        required=False, label="Sort", choices=[("newest", "Newest first"), ("oldest", "Oldest first")]
+        required=False,
+        label=gettext_lazy("Sort"),
+        choices=[("newest", gettext_lazy("Newest first")), ("oldest", gettext_lazy("Oldest first"))],
     )
 
     def __init__(self, *args: Any, authors: list[User], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["author"].choices = [("", "Anyone")] + [
+        self.fields["author"].choices = [("", _("Anyone"))] + [
             (user.pk, user.get_full_name() or user.email) for user in authors
         ]
 
@@ -212,7 +252,7 @@ class GalleryFilterForm(forms.Form):
         data = super().clean()
         start, end = data.get("start"), data.get("end")
         if start and end and start > end:
-            self.add_error("end", "The end date is before the start date.")
+            self.add_error("end", _("The end date is before the start date."))
         return data
 
     def filters(self) -> tuple[Filters, list[str]]:
@@ -220,7 +260,7 @@ class GalleryFilterForm(forms.Form):
         self.is_valid()
         data = self.cleaned_data
         ignored = [
-            f"{self.fields[name].label if name in self.fields else 'Filters'}: {' '.join(errors)}"
+            f"{self.fields[name].label if name in self.fields else _('Filters')}: {' '.join(errors)}"
             for name, errors in self.errors.items()
         ]
         filters = Filters(
@@ -260,9 +300,9 @@ class TaskIdForm(forms.Form):
     task_id = forms.CharField(
         max_length=100,
         strip=True,
-        label="Provider task id",
+        label=gettext_lazy("Provider task id"),
         widget=forms.TextInput(
             attrs={"placeholder": "task-unified-…", "autocomplete": "off", "spellcheck": "false"}
         ),
-        error_messages={"required": "Paste the task id from the provider's dashboard."},
+        error_messages={"required": gettext_lazy("Paste the task id from the provider's dashboard.")},
     )

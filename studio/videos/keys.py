@@ -23,11 +23,13 @@ from django.db import DatabaseError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_POST
 
 from studio.accounts.access import current_membership, member_required
 from studio.accounts.models import Membership, Team
 from studio.lib import crypto
+from studio.videos import failures
 from studio.videos.evolink import EvolinkClient, EvolinkError
 
 log = logging.getLogger(__name__)
@@ -46,10 +48,10 @@ def clean_api_key(value: str) -> str:
     if key.lower().startswith("bearer "):
         key = key[7:].strip()
     if not key:
-        raise ValueError("Paste the API key from your EvoLink dashboard.")
+        raise ValueError(gettext("Paste the API key from your EvoLink dashboard."))
     if not _KEY_SHAPE.match(key):
         raise ValueError(
-            "That does not look like an API key: it should be 8 to 512 characters, without spaces."
+            gettext("That does not look like an API key: it should be 8 to 512 characters, without spaces.")
         )
     return key
 
@@ -167,29 +169,38 @@ class KeyCheck:
 def check_team_key(team: Team) -> KeyCheck:
     """Ask the provider whether the key this team uses authenticates."""
     if is_demo_mode(team):
-        source = "the local demo provider"
+        source = gettext("the local demo provider")
     elif has_team_key(team):
-        source = f"the team's key (••••{team.api_key_last4})"
+        source = gettext("the team's key (••••%(last4)s)") % {"last4": team.api_key_last4}
     else:
-        source = "the studio's shared key"
+        source = gettext("the studio's shared key")
+    works = gettext("It works: EvoLink accepted %(source)s.") % {"source": source}
     try:
         with client_for_team(team, max_retries=1, read_timeout=15) as client:
             client.get_task(PROBE_TASK_ID)
     except EvolinkError as exc:
-        said = f" EvoLink said: {exc.message}" if exc.message and exc.status else ""
+        said = (
+            " " + gettext("EvoLink said: %(message)s") % {"message": exc.message}
+            if exc.message and exc.status
+            else ""
+        )
         if exc.status == 404:
-            return KeyCheck(True, f"It works: EvoLink accepted {source}.")
+            return KeyCheck(True, works)
         if exc.status == 401:
-            return KeyCheck(False, f"EvoLink refused {source}: it is invalid or revoked.{said}")
+            text = gettext("EvoLink refused %(source)s: it is invalid or revoked.")
+            return KeyCheck(False, text % {"source": source} + said)
         if exc.status == 403:
-            return KeyCheck(False, f"EvoLink accepted {source} but does not allow it to do this.{said}")
+            text = gettext("EvoLink accepted %(source)s but does not allow it to do this.")
+            return KeyCheck(False, text % {"source": source} + said)
         if exc.type == "key_unavailable":
-            return KeyCheck(False, exc.message)
+            return KeyCheck(False, failures.translate(exc.message))
         if exc.status is None:
-            return KeyCheck(False, f"Could not reach EvoLink to check {source}; try again in a minute.")
-        return KeyCheck(False, f"EvoLink answered {exc.status} while checking {source}.{said}")
+            text = gettext("Could not reach EvoLink to check %(source)s; try again in a minute.")
+            return KeyCheck(False, text % {"source": source})
+        text = gettext("EvoLink answered %(status)s while checking %(source)s.")
+        return KeyCheck(False, text % {"status": exc.status, "source": source} + said)
     # A made-up task id should not exist; an answer still proves the key works.
-    return KeyCheck(True, f"It works: EvoLink accepted {source}.")
+    return KeyCheck(True, works)
 
 
 # --- The views (team settings, owners and admins) ---------------------------------
@@ -219,11 +230,11 @@ def _manager_team(request: HttpRequest) -> Team:
 
 class ApiKeyForm(forms.Form):
     key = forms.CharField(
-        label="EvoLink API key",
+        label=gettext_lazy("EvoLink API key"),
         strip=True,
         max_length=600,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"}),
-        error_messages={"required": "Paste the API key from your EvoLink dashboard."},
+        error_messages={"required": gettext_lazy("Paste the API key from your EvoLink dashboard.")},
     )
 
     def clean_key(self) -> str:
@@ -272,8 +283,11 @@ def team_key_save(request: HttpRequest) -> HttpResponse:
         return _answer(request, team, form=form)
     replaced = has_team_key(team)
     set_team_key(team, form.cleaned_data["key"])
-    verb = "replaced" if replaced else "saved"
-    return _answer(request, team, notice=f"EvoLink key {verb}; it ends in {team.api_key_last4}.")
+    if replaced:
+        notice = gettext("EvoLink key replaced; it ends in %(last4)s.")
+    else:
+        notice = gettext("EvoLink key saved; it ends in %(last4)s.")
+    return _answer(request, team, notice=notice % {"last4": team.api_key_last4})
 
 
 @require_POST
@@ -282,11 +296,11 @@ def team_key_remove(request: HttpRequest) -> HttpResponse:
     team = _manager_team(request)
     if has_team_key(team):
         clear_team_key(team)
-        notice = "The team's EvoLink key was removed."
+        notice = gettext("The team's EvoLink key was removed.")
     else:
-        notice = "The team had no EvoLink key."
+        notice = gettext("The team had no EvoLink key.")
     if is_demo_mode(team):
-        notice += " With no key at all, videos are generated by the local demo provider."
+        notice += " " + gettext("With no key at all, videos are generated by the local demo provider.")
     return _answer(request, team, notice=notice)
 
 

@@ -13,38 +13,39 @@ from django.db.models.expressions import Expression
 from django.db.models.functions import Lower
 from django.db.models.lookups import In
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from studio.accounts.models import Team
 
 
 class Duration(models.TextChoices):
-    AUTO = "auto", "Auto"
-    S3 = "3", "3 s"
-    S4 = "4", "4 s"
-    S5 = "5", "5 s"
-    S6 = "6", "6 s"
-    S7 = "7", "7 s"
-    S8 = "8", "8 s"
-    S9 = "9", "9 s"
-    S10 = "10", "10 s"
+    AUTO = "auto", _("Auto")
+    S3 = "3", _("3 s")
+    S4 = "4", _("4 s")
+    S5 = "5", _("5 s")
+    S6 = "6", _("6 s")
+    S7 = "7", _("7 s")
+    S8 = "8", _("8 s")
+    S9 = "9", _("9 s")
+    S10 = "10", _("10 s")
 
 
 class AspectRatio(models.TextChoices):
-    LANDSCAPE = "16:9", "16:9 landscape"
-    PORTRAIT = "9:16", "9:16 portrait"
-    AUTO = "auto", "Auto"
+    LANDSCAPE = "16:9", _("16:9 landscape")
+    PORTRAIT = "9:16", _("9:16 portrait")
+    AUTO = "auto", _("Auto")
 
 
 class Status(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    SUBMITTING = "submitting", "Submitting"
-    PENDING = "pending", "Pending"
-    PROCESSING = "processing", "Processing"
-    DOWNLOADING = "downloading", "Saving video"
-    READY = "ready", "Ready"
-    FAILED = "failed", "Failed"
-    EXPIRED = "expired", "Link expired"
-    UNKNOWN = "unknown", "Outcome unknown"
+    QUEUED = "queued", _("Queued")
+    SUBMITTING = "submitting", _("Submitting")
+    PENDING = "pending", _("Pending")
+    PROCESSING = "processing", _("Processing")
+    DOWNLOADING = "downloading", _("Saving video")
+    READY = "ready", _("Ready")
+    FAILED = "failed", _("Failed")
+    EXPIRED = "expired", _("Link expired")
+    UNKNOWN = "unknown", _("Outcome unknown")
 
 
 IN_FLIGHT = (Status.QUEUED, Status.SUBMITTING, Status.PENDING, Status.PROCESSING, Status.DOWNLOADING)
@@ -55,16 +56,16 @@ POLLED = (Status.PENDING, Status.PROCESSING)
 class Derivation(models.TextChoices):
     """How a generation was made from its parent, if it has one."""
 
-    NEW = "", "New prompt"
-    REGENERATED = "regenerated", "Regenerated"
-    REMIXED = "remixed", "Remixed"
+    NEW = "", _("New prompt")
+    REGENERATED = "regenerated", _("Regenerated")
+    REMIXED = "remixed", _("Remixed")
 
 
 class ReviewStatus(models.TextChoices):
-    IN_REVIEW = "in_review", "In review"
-    APPROVED = "approved", "Approved"
-    CHANGES_REQUESTED = "changes_requested", "Changes requested"
-    REJECTED = "rejected", "Rejected"
+    IN_REVIEW = "in_review", _("In review")
+    APPROVED = "approved", _("Approved")
+    CHANGES_REQUESTED = "changes_requested", _("Changes requested")
+    REJECTED = "rejected", _("Rejected")
 
 
 def new_claim_version() -> int:

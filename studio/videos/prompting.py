@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
+
 from studio.videos import evolink
 
 MAX_PROMPT_CHARS = 2000
@@ -22,7 +25,8 @@ MAX_PART_CHARS = 400
 AUTO_SECONDS = 10  # "auto" is estimated as the longest clip: the model decides, billing follows
 SECONDS_PER_BEAT = 2.5
 
-# The helper fields, in the order they are compiled, with their labels.
+# The helper fields, in the order they are compiled, with the labels written into the prompt:
+# in the prompt's language (English or Chinese), whatever the interface speaks.
 PARTS: dict[str, tuple[str, str]] = {
     "subject": ("Subject", "主体"),
     "action": ("Action", "动作"),
@@ -32,7 +36,17 @@ PARTS: dict[str, tuple[str, str]] = {
     "sound": ("Sound", "声音"),
 }
 
-# The negative toggles: key -> (English sentence, Chinese sentence).
+# The same helpers as the interface names them, in the reader's language.
+PART_LABELS = {
+    "subject": gettext_lazy("Subject"),
+    "action": gettext_lazy("Action"),
+    "scene": gettext_lazy("Scene"),
+    "camera": pgettext_lazy("prompt helper", "Camera"),
+    "light": gettext_lazy("Light and style"),
+    "sound": gettext_lazy("Sound"),
+}
+
+# The negative toggles: key -> (English sentence, Chinese sentence), in the prompt's language.
 NEGATIVES: dict[str, tuple[str, str]] = {
     "no_dialogue": ("No dialogue.", "无对白。"),
     "no_music": ("No music.", "不要音乐。"),
@@ -43,15 +57,16 @@ NEGATIVES: dict[str, tuple[str, str]] = {
     "no_fast_cuts": ("No fast cuts.", "不要快速剪切。"),
     "no_distortion": ("No distorted faces or hands.", "不要出现变形的面部或手部。"),
 }
-NEGATIVE_LABELS: dict[str, str] = {
-    "no_dialogue": "No dialogue",
-    "no_music": "No music",
-    "no_text": "No text on screen",
-    "no_subtitles": "No subtitles",
-    "no_logos": "No logos or watermarks",
-    "no_people": "No people",
-    "no_fast_cuts": "No fast cuts",
-    "no_distortion": "No distorted faces or hands",
+# Their labels on the toggles, in the interface's language.
+NEGATIVE_LABELS = {
+    "no_dialogue": gettext_lazy("No dialogue"),
+    "no_music": gettext_lazy("No music"),
+    "no_text": gettext_lazy("No text on screen"),
+    "no_subtitles": gettext_lazy("No subtitles"),
+    "no_logos": gettext_lazy("No logos or watermarks"),
+    "no_people": gettext_lazy("No people"),
+    "no_fast_cuts": gettext_lazy("No fast cuts"),
+    "no_distortion": gettext_lazy("No distorted faces or hands"),
 }
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
@@ -163,7 +178,10 @@ class Estimate:
 
     @property
     def text(self) -> str:
-        return f"≈ {self.tokens:,} output tokens · ≈ ${self.usd:.2f}"
+        return _("≈ %(tokens)s output tokens · ≈ $%(usd)s") % {
+            "tokens": f"{self.tokens:,}",
+            "usd": f"{self.usd:.2f}",
+        }
 
 
 def estimate(*, duration: str, tokens_per_second: int, usd_per_1k_tokens: float) -> Estimate:
@@ -238,7 +256,11 @@ def beats_capacity(seconds: int) -> int:
 
 
 def hints(draft: Draft) -> list[Hint]:
-    """Advice about the prompt in the person's language; an empty list when it looks complete."""
+    """Advice about the prompt, in the interface's language; an empty list when it looks complete.
+
+    Which words count (camera, scene, lengths) follows the prompt's language: a Chinese
+    prompt is read in Chinese whatever language the advice is given in.
+    """
     zh = draft.language == "zh"
     main = draft.prompt
     parts = draft.parts
@@ -246,54 +268,48 @@ def hints(draft: Draft) -> list[Hint]:
     if draft.is_empty:
         return out
 
-    def say(field_name: str, en: str, cn: str) -> None:
-        out.append(Hint(field_name, cn if zh else en))
+    def say(field_name: str, text: str) -> None:
+        out.append(Hint(field_name, text))
 
     short = len(main) < (12 if zh else 40)
     if not parts.get("subject") and not main.strip():
-        say("subject", "Say who or what is on screen (the subject).", "写明画面的主体：谁或什么。")
+        say("subject", _("Say who or what is on screen (the subject)."))
     if not parts.get("action") and short:
-        say("action", "Describe the action: what the subject does.", "描述动作：主体在做什么。")
+        say("action", _("Describe the action: what the subject does."))
     if not parts.get("scene") and not _SCENE_WORDS.search(main):
-        say("scene", "Set the scene: where and when it happens.", "交代场景：在哪里、什么时间。")
+        say("scene", _("Set the scene: where and when it happens."))
     if not parts.get("camera") and not _CAMERA_WORDS.search(main):
-        say(
-            "camera",
-            "Add a camera movement (e.g. slow dolly-in, handheld tracking shot).",
-            "加入镜头运动（如：缓慢推进、手持跟拍）。",
-        )
+        say("camera", _("Add a camera movement (e.g. slow dolly-in, handheld tracking shot)."))
 
     everything = " ".join([main, *parts.values()])
     if draft.aspect_ratio == "16:9" and _PORTRAIT_WORDS.search(everything):
         say(
             "aspect_ratio",
-            "The prompt asks for a vertical/portrait shot, but the aspect ratio is 16:9 landscape.",
-            "提示词要求竖屏画面，但画幅是 16:9 横屏。",
+            _("The prompt asks for a vertical/portrait shot, but the aspect ratio is 16:9 landscape."),
         )
     if draft.aspect_ratio == "9:16" and _LANDSCAPE_WORDS.search(everything):
         say(
             "aspect_ratio",
-            "The prompt asks for a horizontal/widescreen shot, but the aspect ratio is 9:16 portrait.",
-            "提示词要求横屏画面，但画幅是 9:16 竖屏。",
+            _("The prompt asks for a horizontal/widescreen shot, but the aspect ratio is 9:16 portrait."),
         )
     stated = _stated_seconds(everything)
     limit = 10 if draft.duration == "auto" else draft.seconds
     if stated is not None and stated > limit:
-        chosen = "auto (at most 10 s)" if draft.duration == "auto" else f"{draft.seconds} s"
-        chosen_zh = "自动（最长 10 秒）" if draft.duration == "auto" else f"{draft.seconds} 秒"
-        say(
-            "duration",
-            f"The prompt mentions {stated} seconds, but the clip will be {chosen}.",
-            f"提示词提到 {stated} 秒，但视频时长是{chosen_zh}。",
-        )
+        if draft.duration == "auto":
+            text = _("The prompt mentions %(stated)s seconds, but the clip will be auto (at most 10 s).")
+        else:
+            text = _("The prompt mentions %(stated)s seconds, but the clip will be %(seconds)s s.")
+        say("duration", text % {"stated": stated, "seconds": draft.seconds})
 
     beats = action_beats(" ".join([main, parts.get("action", "")]))
     capacity = beats_capacity(draft.seconds)
     if beats > capacity:
-        say(
-            "duration",
-            f"About {beats} action beats for a {draft.seconds} s clip, which holds about {capacity}: "
+        text = ngettext(
+            "About %(beats)s action beat for a %(seconds)s s clip, which holds about %(capacity)s: "
             "cut some, or choose a longer duration.",
-            f"约 {beats} 个动作节拍，{draft.seconds} 秒的视频大约只能容纳 {capacity} 个：删减一些，或选择更长的时长。",
+            "About %(beats)s action beats for a %(seconds)s s clip, which holds about %(capacity)s: "
+            "cut some, or choose a longer duration.",
+            beats,
         )
+        say("duration", text % {"beats": beats, "seconds": draft.seconds, "capacity": capacity})
     return out

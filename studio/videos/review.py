@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, OuterRef, Prefetch, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy, ngettext, pgettext_lazy
 
 from studio.accounts.models import Team
 from studio.videos import prompting
@@ -188,34 +189,43 @@ def clean_drawing(value: object) -> list[dict]:
         return []
     if isinstance(value, str):
         if len(value.encode()) > MAX_DRAWING_BYTES:
-            raise ValidationError("This drawing is too detailed to save; draw fewer or shorter strokes.")
+            raise ValidationError(
+                gettext("This drawing is too detailed to save; draw fewer or shorter strokes.")
+            )
         try:
             value = json.loads(value)
         except ValueError:
-            raise ValidationError("The drawing could not be read; clear it and draw again.") from None
+            raise ValidationError(
+                gettext("The drawing could not be read; clear it and draw again.")
+            ) from None
     if not isinstance(value, list):
-        raise ValidationError("The drawing could not be read; clear it and draw again.")
+        raise ValidationError(gettext("The drawing could not be read; clear it and draw again."))
     if len(value) > MAX_SHAPES:
-        raise ValidationError(f"A drawing holds at most {MAX_SHAPES} shapes; this one has {len(value)}.")
+        raise ValidationError(
+            gettext("A drawing holds at most %(max)s shapes; this one has %(count)s.")
+            % {"max": MAX_SHAPES, "count": len(value)}
+        )
     shapes = []
     total = 0
     for shape in value:
         if not isinstance(shape, dict) or shape.get("type") not in SHAPE_TYPES:
-            raise ValidationError("Only arrows, rectangles and freehand strokes can be drawn.")
+            raise ValidationError(gettext("Only arrows, rectangles and freehand strokes can be drawn."))
         colour = shape.get("colour", COLOURS[0])
         if colour not in COLOURS:
-            raise ValidationError("Pick one of the drawing colours.")
+            raise ValidationError(gettext("Pick one of the drawing colours."))
         points = shape.get("points")
         limit = 2 if shape["type"] != "pen" else MAX_PEN_POINTS
         if not isinstance(points, list) or not 2 <= len(points) <= limit:
             raise ValidationError(
-                "A freehand stroke is too long; split it in two."
+                gettext("A freehand stroke is too long; split it in two.")
                 if isinstance(points, list) and len(points) > limit
-                else "A shape is missing its points; clear the drawing and draw again."
+                else gettext("A shape is missing its points; clear the drawing and draw again.")
             )
         total += len(points)
         if total > MAX_DRAWING_POINTS:
-            raise ValidationError("This drawing is too detailed to save; draw fewer or shorter strokes.")
+            raise ValidationError(
+                gettext("This drawing is too detailed to save; draw fewer or shorter strokes.")
+            )
         shapes.append({"type": shape["type"], "colour": colour, "points": [_point(p) for p in points]})
     return shapes
 
@@ -228,7 +238,7 @@ def _point(point: object) -> list[float]:
         and all(math.isfinite(v) and 0 <= v <= 1 for v in point)
     ):
         return [round(float(point[0]), 4), round(float(point[1]), 4)]
-    raise ValidationError("Part of the drawing lies outside the frame; clear it and draw again.")
+    raise ValidationError(gettext("Part of the drawing lies outside the frame; clear it and draw again."))
 
 
 # --- The live video page ------------------------------------------------------
@@ -332,14 +342,19 @@ def news_since(*, generation: Generation, since: datetime | None, user: User) ->
         .order_by("created")[:20]
     )
     if len(new) == 1:
-        news["comments"] = f"New comment from {_name(new[0].author)}"
+        news["comments"] = gettext("New comment from %(name)s") % {"name": _name(new[0].author)}
     elif new:
-        news["comments"] = f"{len(new)} new comments"
+        news["comments"] = ngettext("%(count)s new comment", "%(count)s new comments", len(new)) % {
+            "count": len(new)
+        }
     event = (
         generation.review_events.filter(created__gt=since).exclude(actor=user).select_related("actor").first()
     )
     if event:
-        news["review"] = f"{_name(event.actor)} set the review to {event.get_status_display()}"
+        news["review"] = gettext("%(name)s set the review to %(status)s") % {
+            "name": _name(event.actor),
+            "status": event.get_status_display(),
+        }
     version = (
         Generation.objects.filter(team_id=generation.team_id, lineage=generation.lineage, created__gt=since)
         .exclude(author=user)
@@ -347,13 +362,13 @@ def news_since(*, generation: Generation, since: datetime | None, user: User) ->
         .first()
     )
     if version:
-        news["versions"] = f"{_name(version.author)} started a new version"
+        news["versions"] = gettext("%(name)s started a new version") % {"name": _name(version.author)}
     return news
 
 
 def _name(user: User | None) -> str:
     if user is None:
-        return "A former member"
+        return gettext("A former member")
     return user.get_full_name() or user.email
 
 
@@ -413,15 +428,20 @@ def regenerate(*, generation: Generation, author: User) -> Generation:
     )
 
 
-def _body_field(label: str = "Comment") -> forms.CharField:
+def _body_field(label: str | None = None) -> forms.CharField:
     return forms.CharField(
         max_length=MAX_COMMENT_LENGTH,
-        label=label,
+        label=label or pgettext_lazy("noun", "Comment"),
         strip=True,
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What works, what should change…"}),
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": gettext_lazy("What works, what should change…")}
+        ),
         error_messages={
-            "required": "Write something first.",
-            "max_length": f"A comment holds at most {MAX_COMMENT_LENGTH} characters; this one has %(show_value)s.",
+            "required": gettext_lazy("Write something first."),
+            # %(limit_value)s and %(show_value)s are filled in by Django's MaxLengthValidator.
+            "max_length": gettext_lazy(
+                "A comment holds at most %(limit_value)s characters; this one has %(show_value)s."
+            ),
         },
     )
 
@@ -432,7 +452,8 @@ def _moment_field() -> forms.FloatField:
         min_value=0,
         widget=forms.HiddenInput,
         error_messages=dict.fromkeys(
-            ("invalid", "min_value"), "The moment in the video could not be read; untick “at” and try again."
+            ("invalid", "min_value"),
+            gettext_lazy("The moment in the video could not be read; untick “at” and try again."),
         ),
     )
 
@@ -468,30 +489,36 @@ class CommentForm(forms.Form):
         if at is None and (end is not None or data.get("drawing")):
             field = "end_seconds" if end is not None else "drawing"
             self.add_error(
-                field, "Pin the comment to a moment first: tick “at” while the video is paused there."
+                field,
+                gettext("Pin the comment to a moment first: tick “at” while the video is paused there."),
             )
             return data
         if at is None:
             return data
         if self.duration is None:
             self.add_error(
-                "at_seconds", "This generation has no video to point at; comment on it as a whole."
+                "at_seconds", gettext("This generation has no video to point at; comment on it as a whole.")
             )
             return data
         for name, value in (("at_seconds", at), ("end_seconds", end)):
             if value is not None and value > self.duration + END_SLACK_SECONDS:
-                self.add_error(name, f"That moment is past the end of the video ({clock(self.duration)}).")
+                self.add_error(
+                    name,
+                    gettext("That moment is past the end of the video (%(end)s).")
+                    % {"end": clock(self.duration)},
+                )
                 return data
         if end is not None and end < at:
             self.add_error(
                 "end_seconds",
-                f"The range ends ({clock(end)}) before it starts ({clock(at)}); mark it again.",
+                gettext("The range ends (%(end)s) before it starts (%(start)s); mark it again.")
+                % {"end": clock(end), "start": clock(at)},
             )
         return data
 
 
 class ReplyForm(forms.Form):
-    body = _body_field("Reply")
+    body = _body_field(pgettext_lazy("noun", "Reply"))
 
 
 class EditForm(forms.Form):

@@ -12,6 +12,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
@@ -239,7 +240,7 @@ def _detail_context(request: HttpRequest, generation: Generation, allowed: Allow
         **_review_context(generation),
         "parts": [
             (label, generation.parts.get(key))
-            for key, (label, _) in prompting.PARTS.items()
+            for key, label in prompting.PART_LABELS.items()
             if generation.parts.get(key)
         ],
         "negatives": [prompting.NEGATIVE_LABELS.get(key, key) for key in generation.negatives],
@@ -267,7 +268,9 @@ def generation_detail(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
         if membership is None:
             raise
         switch_team(request, membership)
-        messages.info(request, f"Switched to {membership.team.name} to show this video.")
+        messages.info(
+            request, gettext("Switched to %(team)s to show this video.") % {"team": membership.team.name}
+        )
         return redirect(request.get_full_path())
     return render(request, "videos/detail.html", _detail_context(request, generation, allowed))
 
@@ -359,7 +362,7 @@ def generation_favourite(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
 def generation_regenerate(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
     generation = _get_generation_to(request, code, "generate")
     version = review.regenerate(generation=generation, author=request.user)
-    messages.success(request, "Sent again with the same settings. This is the new version.")
+    messages.success(request, gettext("Sent again with the same settings. This is the new version."))
     url = reverse("generation_detail", args=[version.code])
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
@@ -369,7 +372,7 @@ def generation_regenerate(request: HttpRequest, code: uuid.UUID) -> HttpResponse
 def generation_delete(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
     generation = _get_generation_to(request, code, "delete")
     review.delete_generation(generation=generation)
-    messages.success(request, "The video and its files are deleted.")
+    messages.success(request, gettext("The video and its files are deleted."))
     url = reverse("home")
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
@@ -383,7 +386,7 @@ def generation_task(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
         raise PermissionDenied("Only owners and admins attach a provider task to a generation.")
     if generation.status != Status.UNKNOWN:
         # Settled meanwhile (or never in doubt): the page shows how it stands.
-        messages.info(request, "This generation is not waiting for a task id.")
+        messages.info(request, gettext("This generation is not waiting for a task id."))
         return _back_to(generation)
     form = TaskIdForm(request.POST)
     if form.is_valid():
@@ -392,7 +395,7 @@ def generation_task(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
         except services.AdoptRefused as exc:
             form.add_error("task_id", str(exc))
         else:
-            messages.success(request, "Task found and attached: the studio is fetching its video.")
+            messages.success(request, gettext("Task found and attached: the studio is fetching its video."))
             return _back_to(generation)
     context = _detail_context(request, generation, allowed, task_form=form)
     return render(request, "videos/detail.html", context, status=400)
@@ -581,7 +584,9 @@ def generation_changes(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
 
 # --- Compose --------------------------------------------------------------------
 
-REVIEWER_REASON = "Reviewers can watch and comment; ask an owner or admin for the creator role to generate."
+REVIEWER_REASON = gettext_lazy(
+    "Reviewers can watch and comment; ask an owner or admin for the creator role to generate."
+)
 
 
 def _preview_context(form: ComposeForm) -> dict:

@@ -11,9 +11,9 @@ from django.template.loader import get_template
 from django.urls import get_script_prefix
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext, gettext_noop
 
-from studio.videos import gallery
+from studio.videos import failures, gallery
 from studio.videos.models import IN_FLIGHT, Generation, ReviewStatus, Status
 
 register = template.Library()
@@ -78,14 +78,34 @@ def initial(user) -> str:
 @register.filter
 def display_name(user) -> str:
     if user is None:
-        return "Former member"
+        return gettext("Former member")
     return user.get_full_name() or user.email
+
+
+# The usage fields EvoLink reports, as people read them; any other is spelled out from its name.
+_USAGE_LABELS = {
+    "billing_rule": gettext_noop("Billing rule"),
+    "credits_reserved": gettext_noop("Credits reserved"),
+    "credits_used": gettext_noop("Credits used"),
+    "user_group": gettext_noop("User group"),
+    "output_tokens": gettext_noop("Output tokens"),
+    "total_tokens": gettext_noop("Total tokens"),
+}
 
 
 @register.filter
 def label(key: str) -> str:
     """A provider's field name for people: "credits_reserved" -> "Credits reserved"."""
+    known = _USAGE_LABELS.get(str(key))
+    if known:
+        return gettext(known)
     return str(key).replace("_", " ").capitalize()
+
+
+@register.filter
+def failure(message: str) -> str:
+    """A stored failure message in the reader's language (see studio/videos/failures.py)."""
+    return failures.translate(str(message))
 
 
 def _template_version(card_template) -> str:
