@@ -9,6 +9,7 @@
 // comment cannot carry HTML or script into the page.
 (function () {
   "use strict";
+  var ngettext = window.ngettext, interpolate = window.interpolate; // Django's JavaScript catalogue (base.html)
 
   var SVG = "http://www.w3.org/2000/svg";
   var TYPES = { arrow: 2, rect: 2, pen: 400 };
@@ -307,7 +308,7 @@
     var field = current.querySelector("[name=drawing]");
     if (field) field.value = draft.length ? JSON.stringify(draft) : "";
     var count = current.querySelector("[data-draw-count]");
-    if (count) count.textContent = draft.length ? draft.length + (draft.length === 1 ? " shape" : " shapes") : "";
+    if (count) count.textContent = draft.length ? interpolate(ngettext("%(count)s shape", "%(count)s shapes", draft.length), { count: draft.length }, true) : "";
     current.querySelectorAll("[data-draw-undo], [data-draw-clear]").forEach(function (button) {
       button.hidden = !draft.length;
     });

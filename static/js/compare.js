@@ -13,6 +13,7 @@
 // page's markup is found by data-* attributes and styled through CSSOM.
 (function () {
   "use strict";
+  var gettext = window.gettext; // Django's JavaScript catalogue (base.html)
 
   var MAX_NUDGE = 0.1; // the most a follower's rate is bent to catch up
   var MAX_LEAD = 0.1; // the most a correcting seek aims ahead, in seconds (it reads as drift while it seeks)
@@ -346,7 +347,7 @@
     sync.on("state", function (isPlaying) {
       root.classList.toggle("is-playing", isPlaying);
       if (playButton) {
-        playButton.setAttribute("aria-label", isPlaying ? "Pause both" : "Play both");
+        playButton.setAttribute("aria-label", isPlaying ? gettext("Pause both") : gettext("Play both"));
         playButton.setAttribute("aria-pressed", String(isPlaying));
       }
     });

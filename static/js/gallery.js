@@ -3,6 +3,7 @@
 // data-* attributes (the Content-Security-Policy forbids inline handlers).
 (function () {
   "use strict";
+  var gettext = window.gettext; // Django's JavaScript catalogue (base.html)
 
   function clipOf(media) {
     return media && media.querySelector("video.gcard-video");
@@ -125,7 +126,7 @@
     var bar = results.querySelector("[data-compare-bar]");
     if (toggle) {
       toggle.setAttribute("aria-pressed", String(comparing));
-      toggle.textContent = comparing ? "Cancel" : "Compare two…";
+      toggle.textContent = comparing ? gettext("Cancel") : gettext("Compare two…");
     }
     results.querySelectorAll("input[data-compare-pick]").forEach(function (box) {
       var picked = picks.indexOf(box.value) !== -1;
@@ -135,7 +136,7 @@
     });
     if (note) {
       note.hidden = !comparing;
-      note.textContent = picks.length === 0 ? "Pick two videos" : picks.length === 1 ? "Pick one more" : "Two picked";
+      note.textContent = picks.length === 0 ? gettext("Pick two videos") : picks.length === 1 ? gettext("Pick one more") : gettext("Two picked");
     }
     if (go && bar) {
       go.hidden = !comparing || picks.length !== 2;
@@ -149,7 +150,7 @@
       comparing = !comparing;
       if (!comparing) picks = [];
       drawPicks();
-      say(comparing ? "Compare: pick two videos" : "Compare cancelled");
+      say(comparing ? gettext("Compare: pick two videos") : gettext("Compare cancelled"));
       return;
     }
     // While comparing, a click on a card's picture picks it instead of opening it.
@@ -169,7 +170,7 @@
     picks = picks.filter(function (code) { return code !== box.value; });
     if (box.checked) picks.push(box.value);
     drawPicks();
-    say(picks.length === 2 ? "Two videos picked: Compare is ready" : picks.length === 1 ? "One video picked, pick one more" : "No video picked");
+    say(picks.length === 2 ? gettext("Two videos picked: Compare is ready") : picks.length === 1 ? gettext("One video picked, pick one more") : gettext("No video picked"));
   });
   document.addEventListener("htmx:afterSettle", function () {
     // A picked card that left the gallery (deleted, filtered out) is no longer picked.

@@ -21,6 +21,9 @@
 // and [data-seek] buttons (a comment's timecode) play from their moment.
 (function () {
   "use strict";
+  // Words from Django's JavaScript catalogue (base.html loads it before this script).
+  var gettext = window.gettext, interpolate = window.interpolate;
+  function say(text, values) { return interpolate(text, values, true); }
 
   var SPEEDS = [0.25, 0.5, 0.75, 1, 1.25, 1.5, 2];
   var SHUTTLE = [1, 2, 4];
@@ -227,14 +230,14 @@
       var playing = !video.paused || reversing;
       root.classList.toggle("is-playing", playing);
       root.classList.toggle("is-paused", !playing);
-      playButton.setAttribute("aria-label", playing ? "Pause" : "Play");
-      playButton.title = playing ? "Pause (Space or K)" : "Play (Space or K)";
+      playButton.setAttribute("aria-label", playing ? gettext("Pause") : gettext("Play"));
+      playButton.title = playing ? gettext("Pause (Space or K)") : gettext("Play (Space or K)");
     }
 
     function renderRate() {
       var rate = reversing ? -SHUTTLE[-shuttle - 1] : video.playbackRate;
       speedButton.textContent = rateLabel(Math.abs(rate));
-      speedButton.setAttribute("aria-label", "Speed " + rateLabel(rate));
+      speedButton.setAttribute("aria-label", say(gettext("Speed %(rate)s"), { rate: rateLabel(rate) }));
       speedButton.classList.toggle("is-changed", rate !== 1);
       speedMenu.querySelectorAll("[data-rate]").forEach(function (item) {
         item.setAttribute("aria-checked", parseFloat(item.getAttribute("data-rate")) === menuRate ? "true" : "false");
@@ -244,8 +247,8 @@
     function renderVolume() {
       var silent = video.muted || video.volume === 0;
       root.classList.toggle("is-muted", silent);
-      muteButton.setAttribute("aria-label", silent ? "Unmute" : "Mute");
-      muteButton.title = silent ? "Unmute (M)" : "Mute (M)";
+      muteButton.setAttribute("aria-label", silent ? gettext("Unmute") : gettext("Mute"));
+      muteButton.title = silent ? gettext("Unmute (M)") : gettext("Mute (M)");
       volume.value = video.muted ? 0 : video.volume;
       volume.setAttribute("aria-valuetext", Math.round((video.muted ? 0 : video.volume) * 100) + "%");
     }
@@ -265,12 +268,12 @@
           marks.in !== null && marks.out !== null
             ? timecode(marks.in, fps) + " – " + timecode(marks.out, fps)
             : marks.in !== null
-              ? "In " + timecode(marks.in, fps)
-              : "Out " + timecode(marks.out, fps);
+              ? say(gettext("In %(time)s"), { time: timecode(marks.in, fps) })
+              : say(gettext("Out %(time)s"), { time: timecode(marks.out, fps) });
         rangeLabel.textContent = text;
       }
       loopButton.setAttribute("aria-pressed", looping ? "true" : "false");
-      loopButton.setAttribute("aria-label", getRange() ? "Loop the marked range" : "Loop");
+      loopButton.setAttribute("aria-label", getRange() ? gettext("Loop the marked range") : gettext("Loop"));
       video.loop = looping && !getRange();
     }
 
@@ -357,7 +360,7 @@
       renderRate();
       if (!quiet) {
         showHud(rateLabel(rate));
-        announce("Speed " + rateLabel(rate));
+        announce(say(gettext("Speed %(rate)s"), { rate: rateLabel(rate) }));
       }
     }
 
@@ -439,9 +442,9 @@
       }
       if (getRange()) looping = true;
       renderMarks();
-      var label = (which === "in" ? "In " : "Out ") + timecode(t, fps);
+      var label = say(which === "in" ? gettext("In %(time)s") : gettext("Out %(time)s"), { time: timecode(t, fps) });
       showHud(label);
-      announce("Mark " + label);
+      announce(say(which === "in" ? gettext("Mark in %(time)s") : gettext("Mark out %(time)s"), { time: timecode(t, fps) }));
       emit("studio:player-range", getRange());
     }
 
@@ -451,8 +454,8 @@
       marks.in = marks.out = null;
       if (hadRange) looping = false;
       renderMarks();
-      showHud("Marks cleared");
-      announce("Marks cleared");
+      showHud(gettext("Marks cleared"));
+      announce(gettext("Marks cleared"));
       emit("studio:player-range", null);
     }
 
@@ -464,7 +467,7 @@
     function toggleLoop() {
       looping = !looping;
       renderMarks();
-      showHud(looping ? (getRange() ? "Loop the range" : "Loop") : "Loop off");
+      showHud(looping ? (getRange() ? gettext("Loop the range") : gettext("Loop")) : gettext("Loop off"));
     }
 
     function toggleMute() {
@@ -531,9 +534,11 @@
         button.type = "button";
         button.className = "player-marker" + (marker.end !== null ? " is-range" : "");
         var when = timecode(marker.at, fps) + (marker.end !== null ? " to " + timecode(marker.end, fps) : "");
-        var name = "Comment at " + when + (marker.label ? ": " + marker.label : "");
+        var name = marker.label
+          ? say(gettext("Comment at %(time)s: %(label)s"), { time: when, label: marker.label })
+          : say(gettext("Comment at %(time)s"), { time: when });
         button.setAttribute("aria-label", name);
-        button.title = marker.label ? when + " · " + marker.label : "Comment at " + when;
+        button.title = marker.label ? when + " · " + marker.label : say(gettext("Comment at %(time)s"), { time: when });
         if (marker.code) button.setAttribute("data-marker-code", marker.code);
         button.setAttribute("data-marker-at", String(marker.at));
         marker.button = button;
@@ -840,7 +845,7 @@
     function onFullscreen() {
       var on = fullscreenElement() === root;
       root.classList.toggle("is-fullscreen", on);
-      fullButton.setAttribute("aria-label", on ? "Exit full screen" : "Full screen");
+      fullButton.setAttribute("aria-label", on ? gettext("Exit full screen") : gettext("Full screen"));
       placeOverlay();
     }
 

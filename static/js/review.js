@@ -4,6 +4,7 @@
 // ids and data-* attributes (the Content-Security-Policy forbids inline handlers).
 (function () {
   "use strict";
+  var gettext = window.gettext; // Django's JavaScript catalogue (base.html)
 
   function hidden() {
     return document.hidden || document.visibilityState === "hidden";
@@ -103,7 +104,7 @@
   function labelRanges() {
     var marked = range();
     document.querySelectorAll("[data-comment-form] [data-range-label]").forEach(function (label) {
-      label.textContent = marked ? clock(marked["in"]) + "–" + clock(marked.out) : "(mark in/out: I, O)";
+      label.textContent = marked ? clock(marked["in"]) + "–" + clock(marked.out) : gettext("(mark in/out: I, O)");
     });
   }
   document.addEventListener("studio:player-time", labelRanges);

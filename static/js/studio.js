@@ -1,7 +1,12 @@
 // Small behaviours shared by every page. No inline handlers: the
 // Content-Security-Policy forbids them, so everything hangs off data-* attributes.
+// Words come from Django's JavaScript catalogue (gettext, ngettext, interpolate: the
+// /jsi18n/<language>.js script base.html loads first); numbers and times from Intl in
+// the page's language (<html lang>).
 (function () {
   "use strict";
+  var gettext = window.gettext, interpolate = window.interpolate;
+  var LANGUAGE = document.documentElement.lang || "en";
 
   document.documentElement.classList.add("js");
 
@@ -33,7 +38,7 @@
     var text = source.value || source.textContent;
     var done = function () {
       var label = button.textContent;
-      button.textContent = "Copied";
+      button.textContent = gettext("Copied");
       setTimeout(function () { button.textContent = label; }, 1500);
     };
     if (navigator.clipboard && window.isSecureContext) {
@@ -111,12 +116,12 @@
   // Cards (the gallery's live refresh, the composer's polls) say when their status changes:
   // the status each card showed is remembered, and a swapped-in card is compared with it.
   var NEWS = {
-    processing: "is rendering.",
-    downloading: "is being saved.",
-    ready: "is ready to play.",
-    failed: "failed.",
-    expired: "expired before it was saved.",
-    unknown: "may or may not have been made."
+    processing: gettext("“%(title)s” is rendering."),
+    downloading: gettext("“%(title)s” is being saved."),
+    ready: gettext("“%(title)s” is ready to play."),
+    failed: gettext("“%(title)s” failed."),
+    expired: gettext("“%(title)s” expired before it was saved."),
+    unknown: gettext("“%(title)s” may or may not have been made.")
   };
   var cardStatus = {};
   function cardsIn(root) {
@@ -127,7 +132,7 @@
   }
   function titleOf(card) {
     var title = card.querySelector(".gcard-title");
-    var text = title ? title.textContent.trim() : "A video";
+    var text = title ? title.textContent.trim() : gettext("A video");
     return text.length > 60 ? text.slice(0, 57) + "…" : text;
   }
   function rememberCards() {
@@ -139,7 +144,7 @@
     cardsIn(event.target).forEach(function (card) {
       var before = cardStatus[card.id], now = card.getAttribute("data-status");
       cardStatus[card.id] = now;
-      if (before && before !== now && NEWS[now]) announce("“" + titleOf(card) + "” " + NEWS[now]);
+      if (before && before !== now && NEWS[now]) announce(interpolate(NEWS[now], { title: titleOf(card) }, true));
     });
   });
 
@@ -193,7 +198,7 @@
   // The absolute text stays for people without JavaScript, for the title, and
   // for anything older or further off than a month.
   var relative = window.Intl && Intl.RelativeTimeFormat
-    ? new Intl.RelativeTimeFormat("en", { numeric: "auto" }) : null;
+    ? new Intl.RelativeTimeFormat(LANGUAGE, { numeric: "auto" }) : null;
   var MINUTE = 60, HOUR = 3600, DAY = 86400;
 
   function startOfDay(date) {
@@ -203,7 +208,7 @@
   function describe(then, now) {
     var seconds = (then.getTime() - now.getTime()) / 1000;
     var size = Math.abs(seconds), sign = seconds < 0 ? -1 : 1;
-    if (size < 45) return seconds < 0 ? "just now" : relative.format(0, "second");
+    if (size < 45) return seconds < 0 ? gettext("just now") : relative.format(0, "second");
     if (size < HOUR) return relative.format(sign * Math.max(1, Math.floor(size / MINUTE)), "minute");
     if (size < DAY) return relative.format(sign * Math.floor(size / HOUR), "hour");
     // Calendar days, so "yesterday" means yesterday (DST days are 23 or 25 hours).

@@ -18,79 +18,80 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from django.utils.translation import get_language, gettext
-from django.utils.translation import gettext_noop as N_
+from django.utils.translation import get_language, gettext, gettext_noop
 
 # Sentences, as the pipeline writes them (evolink.EvolinkError.describe, services, storage,
 # models.mark_expired). "%(name)s" marks a parameter; one at the very end of a sentence runs
 # up to the next sentence that may follow it (TAIL_STARTS) or to the end.
 SENTENCES = [
     # evolink.EvolinkError.describe
-    N_(
+    gettext_noop(
         "The studio lost contact with the provider while submitting, so it cannot tell yet "
         "whether the video was started (and billed)."
     ),
-    N_("The provider refused the request as invalid: %(message)s"),
-    N_("The team's EvoLink key was refused; an owner or admin can replace it in team settings."),
-    N_("The EvoLink account needs credits; whoever pays for it must top it up, then try again."),
-    N_("The EvoLink account is not allowed to do this: %(message)s"),
-    N_("The provider does not know this task any more; it is treated as lost. Generate it again if needed."),
-    N_("The prompt is too long for the provider; shorten it and try again."),
-    N_("The provider is busy (rate limited)."),
-    N_("The provider had a problem on its side."),
-    N_("The studio could not reach the provider."),
-    N_("The provider answered with an unexpected error (%(status)s): %(message)s"),
-    N_("(field: %(param)s)"),
-    N_("The studio will try again shortly."),
-    N_("The provider suggests: %(suggestion)s"),
-    N_("Nothing was charged."),
+    gettext_noop("The provider refused the request as invalid: %(message)s"),
+    gettext_noop("The team's EvoLink key was refused; an owner or admin can replace it in team settings."),
+    gettext_noop("The EvoLink account needs credits; whoever pays for it must top it up, then try again."),
+    gettext_noop("The EvoLink account is not allowed to do this: %(message)s"),
+    gettext_noop(
+        "The provider does not know this task any more; it is treated as lost. Generate it again if needed."
+    ),
+    gettext_noop("The prompt is too long for the provider; shorten it and try again."),
+    gettext_noop("The provider is busy (rate limited)."),
+    gettext_noop("The provider had a problem on its side."),
+    gettext_noop("The studio could not reach the provider."),
+    gettext_noop("The provider answered with an unexpected error (%(status)s): %(message)s"),
+    gettext_noop("(field: %(param)s)"),
+    gettext_noop("The studio will try again shortly."),
+    gettext_noop("The provider suggests: %(suggestion)s"),
+    gettext_noop("Nothing was charged."),
     # keys.team_api_key
-    N_(
+    gettext_noop(
         "The team's EvoLink key cannot be read with the studio's encryption keys; "
         "an owner or admin needs to enter it again in team settings."
     ),
     # services
-    N_("The provider could not be reached after several tries."),
-    N_(
+    gettext_noop("The provider could not be reached after several tries."),
+    gettext_noop(
         "The provider's answer to this prompt was lost. The studio will ask again with the same request "
         "key, which the provider answers with the video it already started rather than a second one."
     ),
-    N_("Outcome unknown — may have been charged."),
-    N_(
+    gettext_noop("Outcome unknown — may have been charged."),
+    gettext_noop(
         "The studio sent this prompt to the provider at %(when)s and %(why)s, so it cannot tell "
         "whether the video was started (and billed)."
     ),
-    N_(
+    gettext_noop(
         "The studio sent this prompt to the provider and %(why)s, so it cannot tell whether the "
         "video was started (and billed)."
     ),
-    N_(
+    gettext_noop(
         "It was not sent again: check the provider's dashboard; a team admin can paste the "
         "provider's task id here to fetch the video."
     ),
-    N_("The provider no longer knows this task, so its video cannot be fetched."),
-    N_("The studio could not reach the provider for a long time and stopped asking."),
-    N_("The provider said the video is done but gave no file to download."),
-    N_("The task was cancelled at the provider."),
-    N_("The provider could not make this video: %(reason)s"),
-    N_("The provider did not finish this video within 3 hours; the studio stopped waiting."),
-    N_("The studio could not save the finished video after %(n)s tries:"),
-    N_("There is no file to download for this video."),
-    N_("Saving the video failed:"),
+    gettext_noop("The provider no longer knows this task, so its video cannot be fetched."),
+    gettext_noop("The studio could not reach the provider for a long time and stopped asking."),
+    gettext_noop("The provider said the video is done but gave no file to download."),
+    gettext_noop("The task was cancelled at the provider."),
+    gettext_noop("The provider could not make this video: %(reason)s"),
+    gettext_noop("The provider did not finish this video within 3 hours; the studio stopped waiting."),
+    gettext_noop("The studio could not save the finished video after %(n)s tries:"),
+    gettext_noop("There is no file to download for this video."),
+    gettext_noop("Saving the video failed:"),
     # the reasons a download failed (storage, services._store)
-    N_("the provider's file could not be found at its download link (HTTP %(status)s)."),
-    N_("an unexpected error (%(name)s)."),
-    N_("the provider's file server could not be reached or stopped answering."),
-    N_("the provider's file server answered %(status)s."),
-    N_("the provider's file came too slowly."),
-    N_("the result link answered %(status)s"),
-    N_("The provider's download link is not a valid address."),
-    N_("The provider's download link was refused: %(reason)s"),
-    N_("The provider's download link redirected more than %(n)s times."),
-    N_("The video file is larger than the studio accepts (%(mb)s MB)."),
-    N_("The provider's file is not a playable video."),
+    gettext_noop("the provider's file could not be found at its download link (HTTP %(status)s)."),
+    gettext_noop("an unexpected error (%(name)s)."),
+    gettext_noop("the provider's file server could not be reached or stopped answering."),
+    gettext_noop("the provider's file server answered %(status)s."),
+    gettext_noop("the provider's file came too slowly."),
+    gettext_noop("the result link answered %(status)s"),
+    gettext_noop("The provider's download link is not a valid address."),
+    gettext_noop("The provider's download link was refused: %(reason)s"),
+    gettext_noop("The provider's download link redirected more than %(n)s times."),
+    gettext_noop("The video file is larger than the studio accepts (%(mb)s MB)."),
+    gettext_noop("The provider's file is not a playable video."),
     # models.Generation.mark_expired
-    N_(
+    gettext_noop(
         "The provider's download link expired (links last 24 hours) before the studio saved "
         "the video. Generate it again to get a new one."
     ),
@@ -99,12 +100,12 @@ SENTENCES = [
 # Words that fill a parameter and are the studio's own, not the provider's.
 VALUES = {
     "why": [
-        N_("lost the answer"),
-        N_("could not get an answer for an hour"),
-        N_("stopped before the answer came"),
-        N_("the provider refused it when asked again (%(message)s)"),
+        gettext_noop("lost the answer"),
+        gettext_noop("could not get an answer for an hour"),
+        gettext_noop("stopped before the answer came"),
+        gettext_noop("the provider refused it when asked again (%(message)s)"),
     ],
-    "message": [N_("no details given")],
+    "message": [gettext_noop("no details given")],
 }
 
 # What may follow a sentence that ends in a parameter (the parameter stops before it).
@@ -181,6 +182,11 @@ def translate(message: str) -> str:
     if sentences is None:
         return message
     parts = [gettext(msgid) % {k: _value(k, v) for k, v in params.items()} for msgid, params in sentences]
-    # Chinese runs sentences together, as the prompts do (prompting._join).
-    joiner = "" if (get_language() or "").startswith("zh") else " "
-    return joiner.join(parts)
+    if not (get_language() or "").startswith("zh"):
+        return " ".join(parts)
+    # Chinese runs sentences together, as the prompts do (prompting._join); a space only
+    # after the provider's own (Latin) words.
+    text = parts[0]
+    for part in parts[1:]:
+        text += (" " if text[-1:].isascii() and not text[-1:].isspace() else "") + part
+    return text

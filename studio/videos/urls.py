@@ -1,6 +1,6 @@
 from django.urls import path
 
-from studio.videos import compare, keys, views
+from studio.videos import compare, jsi18n, keys, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -30,6 +30,8 @@ urlpatterns = [
     path("compose/", views.compose, name="compose"),
     path("compose/preview/", views.compose_preview, name="compose_preview"),
     path("compose/card/<uuid:code>/", views.compose_card, name="compose_card"),
+    # The browser scripts' translations, one file per language and catalogue version.
+    path("jsi18n/<str:language>.js", jsi18n.javascript_catalog, name="javascript_catalog"),
     # One catch-all: any path under hooks/evolink/ is answered by the view, never a logged 404.
     path("hooks/evolink/<path:rest>", views.evolink_callback, name="evolink_callback"),
 ]
