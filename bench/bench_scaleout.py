@@ -318,6 +318,7 @@ def run(name: str, args: argparse.Namespace) -> Result:
         storage=args.storage,
         generation_seconds=args.generation_seconds,
         keep=args.keep,
+        environment=getattr(args, "environment", None) or {},
     )
     started = time.monotonic()
     result.figures["load average (1 min) at the start"] = f"{os.getloadavg()[0]:.1f}"

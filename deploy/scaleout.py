@@ -271,6 +271,8 @@ class Options:
     run_dir: Path | None = None
     keep: bool = False
     log_level: str = "INFO"
+    # More settings for every process (e.g. shorter timeouts for a test), over the ones made here.
+    environment: dict[str, str] = field(default_factory=dict)
 
 
 def _database_server(url: str) -> str:
@@ -546,6 +548,7 @@ class Shape:
         https_port = o.https_port or free_port()
         o.https_port = https_port
         env["STUDIO_PUBLIC_URL"] = f"https://localhost:{https_port}"
+        env.update(o.environment)
         return env
 
     @property
