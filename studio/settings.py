@@ -326,7 +326,7 @@ STUDIO_SWEEP_INTERVAL = env_float("STUDIO_SWEEP_INTERVAL", 3.0)
 # (studio.videos.wakeup), so this only bounds what a lost wake-up costs.
 STUDIO_SWEEP_IDLE_INTERVAL = env_float("STUDIO_SWEEP_IDLE_INTERVAL", 60.0)
 # Creates sent at once by the sweeper's submitter (studio.videos.submitter).
-STUDIO_SUBMIT_THREADS = env_int("STUDIO_SUBMIT_THREADS", 8, minimum=1)
+STUDIO_SUBMIT_THREADS = env_int("STUDIO_SUBMIT_THREADS", 16, minimum=1)
 STUDIO_SWEEP_THREADS = env_int("STUDIO_SWEEP_THREADS", 32, minimum=1)
 STUDIO_MIN_POLL_SECONDS = env_float("STUDIO_MIN_POLL_SECONDS", 3.0)
 # A create whose answer was lost is sent again with the same Idempotency-Key
