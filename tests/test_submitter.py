@@ -110,7 +110,9 @@ def test_a_429_slows_that_teams_creates_without_failing_them(
     assert first.attempts == services.MAX_SUBMIT_ATTEMPTS - 1
     assert first.error_message == services.BUSY_MESSAGE
     assert first.next_poll_at >= before + timedelta(seconds=7) + services.QUEUED_GRACE
-    # Team A waits; team B goes on.
+    # Team A waits, here and for every other submitter and the sweep (its queued rows wait as long); team B goes on.
+    assert Generation.objects.get(pk=second.pk).next_poll_at == first.next_poll_at
+    assert Generation.objects.get(pk=other.pk).next_poll_at < first.next_poll_at
     assert taken_in_order(sub) == [other.pk]
     assert sub.send(other.pk)
     assert Generation.objects.get(pk=other.pk).status == Status.PENDING

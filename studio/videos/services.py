@@ -350,12 +350,11 @@ def _submit(
             if on_busy is not None:
                 on_busy(generation.team_id, exc.retry_after)
             wait = min(max(exc.retry_after or 5.0, 0.5), 600.0) * random.uniform(1.0, 1.2)
+            again_at = timezone.now() + timedelta(seconds=wait) + QUEUED_GRACE
             generation.retry_later(
-                status=Status.QUEUED,
-                next_poll_at=timezone.now() + timedelta(seconds=wait) + QUEUED_GRACE,
-                message=BUSY_MESSAGE,
-                counted=False,
+                status=Status.QUEUED, next_poll_at=again_at, message=BUSY_MESSAGE, counted=False
             )
+            _hold_team_creates(generation.team_id, until=again_at)
         elif generation.attempts + 1 >= MAX_SUBMIT_ATTEMPTS:
             generation.mark_refused(
                 message="The provider could not be reached after several tries. "
@@ -379,6 +378,16 @@ def _submit(
 
 
 BUSY_MESSAGE = "The provider is busy right now; the studio sends this prompt as soon as it may."
+
+
+def _hold_team_creates(team_id: int, *, until: datetime) -> int:
+    """After a 429: the team's other queued rows wait as long, for every submitter and the sweep alike."""
+    return Generation.objects.filter(
+        Q(next_poll_at__isnull=True) | Q(next_poll_at__lt=until),
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=timezone.now()),
+        team_id=team_id,
+        status=Status.QUEUED,
+    ).update(next_poll_at=until)
 
 
 def _send_create(generation: Generation, clients: _Clients | None) -> Task:
@@ -1052,7 +1061,7 @@ def sweep(*, threads: int | None = None, now: datetime | None = None) -> SweepRe
     """One pass: every due or abandoned generation gets one unit of work, `threads` at a time.
 
     Each unit claims its own row, so a unit that finds the row taken (by a
-    submit task, a callback's poll or another sweeper) simply does nothing:
+    submitter, a callback's poll or another sweeper) simply does nothing:
     any number of sweepers may run. The polls are claimed, read and recorded
     in batches first (`_poll_in_batches`). With `threads` of 0 or 1 everything
     runs one after another in the calling thread (the tests' transaction sees it).

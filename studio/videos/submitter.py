@@ -181,6 +181,8 @@ class Submitter:
     def _sender(self) -> None:
         try:
             while (pk := self.take()) is not None:
+                # As around each request: a connection that broke or aged out is dropped first.
+                close_old_connections()
                 self.send(pk)
         finally:
             connection.close()

@@ -1,7 +1,8 @@
 """`manage.py sweep`: the loop that moves generations on, until SIGTERM or SIGINT.
 
-It polls what is due, saves finished videos and picks up work nobody is moving
-(see `services.run_sweeper`). Run one beside the web server and the django-q2
+It sends creates as they are made (its submitter, woken at commit), polls what
+is due, saves finished videos and picks up work nobody is moving (see
+`services.run_sweeper`). Run one beside the web server and the django-q2
 workers; more on more machines are safe, since every unit claims its row.
 """
 
