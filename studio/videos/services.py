@@ -45,10 +45,11 @@ from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext
 from django_q.tasks import async_task
 
 from studio.accounts.models import Team
-from studio.videos import keys, prompting, storage, wakeup
+from studio.videos import failures, keys, prompting, storage, wakeup
 from studio.videos.evolink import MAX_BATCH, MODEL, EvolinkClient, EvolinkError, Task
 from studio.videos.models import (
     POLLED,
@@ -509,30 +510,39 @@ def adopt_task(*, generation: Generation, task_id: str) -> Generation:
     """
     task_id = (task_id or "").strip()
     if generation.status != Status.UNKNOWN or generation.task_id:
-        raise AdoptRefused("Only a generation whose outcome is unknown can take a task id.")
+        raise AdoptRefused(gettext("Only a generation whose outcome is unknown can take a task id."))
     if not _TASK_ID.match(task_id):
-        raise AdoptRefused("A task id looks like task-unified-1757169743-7cvnl5zw; paste it whole.")
+        raise AdoptRefused(gettext("A task id looks like task-unified-1757169743-7cvnl5zw; paste it whole."))
     if Generation.objects.filter(task_id=task_id).exclude(pk=generation.pk).exists():
-        raise AdoptRefused("That task already belongs to another generation.")
+        raise AdoptRefused(gettext("That task already belongs to another generation."))
     try:
         with _client(generation.team, None) as client:
             task = client.get_task(task_id)
     except EvolinkError as exc:
         if exc.status == 404:
             raise AdoptRefused(
-                "The provider does not know that task. Check that it was copied whole, from the "
-                "account this team's key belongs to."
+                gettext(
+                    "The provider does not know that task. Check that it was copied whole, from the "
+                    "account this team's key belongs to."
+                )
             ) from None
-        raise AdoptRefused(f"The studio could not read that task: {exc.user_message}") from None
+        raise AdoptRefused(
+            gettext("The studio could not read that task: %(reason)s")
+            % {"reason": failures.translate(exc.user_message)}
+        ) from None
     if task.id != task_id:
-        raise AdoptRefused("The provider answered for another task; nothing was changed.")
+        raise AdoptRefused(gettext("The provider answered for another task; nothing was changed."))
     if task.model and task.model != MODEL:
-        raise AdoptRefused(f"That task was made with another model ({task.model[:60]}).")
+        raise AdoptRefused(
+            gettext("That task was made with another model (%(model)s).") % {"model": task.model[:60]}
+        )
     sent_prompt = task.raw.get("prompt")
     if isinstance(sent_prompt, str) and sent_prompt.strip() != generation.compiled_prompt.strip():
-        raise AdoptRefused("That task was made from a different prompt than this generation.")
+        raise AdoptRefused(gettext("That task was made from a different prompt than this generation."))
     if task.created and task.created < (generation.created - ADOPT_CLOCK_SLACK).timestamp():
-        raise AdoptRefused("That task was made before this generation existed, so it cannot be its video.")
+        raise AdoptRefused(
+            gettext("That task was made before this generation existed, so it cannot be its video.")
+        )
     status = task.status if task.status in (Status.PENDING, Status.PROCESSING) else Status.PENDING
     if not generation.mark_submitted(
         task_id=task.id,
@@ -543,7 +553,7 @@ def adopt_task(*, generation: Generation, task_id: str) -> Generation:
         raw=task.raw,
         next_poll_at=timezone.now(),  # read it properly at once: it may be done already
     ):
-        raise AdoptRefused("This generation was settled meanwhile; nothing was changed.")
+        raise AdoptRefused(gettext("This generation was settled meanwhile; nothing was changed."))
     log.info("Generation %s: a team admin adopted task %s", generation.code, task.id)
     pk = generation.pk
     transaction.on_commit(lambda: async_task("studio.videos.tasks.poll_generation", pk))
