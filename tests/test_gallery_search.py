@@ -190,3 +190,29 @@ def test_the_search_is_answered_by_the_index(prompts, term):
         assert "videos_generation_search VIRTUAL TABLE INDEX" in plan, plan
     else:
         assert "gen_prompt_grams" in plan, plan
+
+
+def test_many_matches_are_found_by_walking_the_team_in_order(prompts, monkeypatch):
+    # Past MANY_MATCHES the team is walked newest first and each prompt tested: same answer.
+    monkeypatch.setattr(search, "MANY_MATCHES", 1)
+    for term in ("fox", "f", "咖啡", "a", '"cheese', "zebra"):
+        assert not search.prompt_search(term).few or len(found(term)) <= 1
+        assert found(term) == expected(prompts, term)
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's query plans")
+def test_a_page_of_few_matches_starts_from_them_not_from_the_team_s_whole_index(team_a, alice):
+    from studio.videos import gallery
+
+    make_generation(team_a, alice, prompt="A lighthouse in a storm")
+    filters = gallery.Filters(q="lighthouse")
+    assert filters.search.few
+    queryset = gallery.apply_filters(
+        gallery.annotated(gallery.team_rows(team_a, filters), alice), filters, alice
+    )
+    sql, params = queryset.order_by("-created", "-id")[:25].query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+        plan = [row[3] for row in cursor.fetchall()]
+    assert plan[0] == "SEARCH videos_generation USING INTEGER PRIMARY KEY (rowid=?)", plan
+    assert not any("gen_team_newest" in step for step in plan), plan

@@ -13,16 +13,18 @@ rarity instead:
   prompt is indexed as the start of a trigram (each text ends with two
   padding characters), so the term occurs exactly when some indexed trigram
   starts with it: those are read from the index's vocabulary (a range
-  look-up) and matched together. A short term that starts very many
-  different trigrams is common: its matches are many, and walking the
-  newest rows in order finds a page of them sooner than the index would.
+  look-up) and matched together. The matches are counted first (up to
+  MANY_MATCHES, one small query): few, and the page starts from them; many
+  (or a short term starting very many trigrams), and the team is walked
+  newest first with LIKE, which fills a page after a few rows.
 - PostgreSQL: a GIN index over each prompt's characters and pairs of
-  characters (lowercased), the way pg_bigm indexes Japanese. A term's pairs
-  (its character, when it is one) must all be in the prompt, then strpos
-  checks the substring. pg_trgm is not used: it cannot look up terms under
-  3 characters, and it finds Chinese only under a database locale that
-  counts CJK as letters (not under C). Nothing needs an extension or a
-  superuser: plain SQL functions and an expression index.
+  characters (lowercased; the functions are in migrations 0009 and 0010),
+  the way pg_bigm indexes Japanese. A term's pairs (its character, when it
+  is one) must all be in the prompt, then strpos checks the substring; the
+  planner, with statistics (ANALYZE), chooses between the index and the
+  walk. pg_trgm is not used: it cannot look up terms under 3 characters,
+  and it sees Chinese only under a database locale that counts CJK as
+  letters (not under C). Nothing needs an extension or a superuser.
 - Anything else (an SQLite without FTS5 trigrams): the scan, as before.
 
 The index holds every team's prompts; the gallery's own team filter keeps
@@ -34,6 +36,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import unicodedata
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
@@ -41,10 +44,13 @@ from django.db.models import BooleanField, Expression, F, Q
 
 logger = logging.getLogger(__name__)
 
-# Every prompt is indexed with two characters after it, char(1, 1), so that
-# its last characters start a trigram too (clean_term keeps them out of terms).
+# SQLite indexes every prompt with two characters after it, char(1, 1), so
+# that its last characters start a trigram too (clean_term keeps them out of terms).
+
 # A short term that starts more trigrams than this is common: scan in order instead.
 MAX_SHORT_TERM_TRIGRAMS = 200
+# More matches than this (of every team) are many: walk the team newest first instead.
+MANY_MATCHES = 1000
 # The trigram tokenizer arrived in SQLite 3.34.0 (2020-12-01).
 TRIGRAM_SINCE = (3, 34, 0)
 
@@ -77,32 +83,6 @@ SQLITE_TRIGGERS = [
     """CREATE TRIGGER IF NOT EXISTS videos_generation_search_delete AFTER DELETE ON videos_generation BEGIN
         DELETE FROM videos_generation_search WHERE rowid = old.id;
     END""",
-]
-
-POSTGRESQL_CREATE = [
-    # Every character and pair of characters of the lowercased text (the last
-    # character's "pair" is itself): what the GIN index holds per prompt.
-    """CREATE OR REPLACE FUNCTION studio_prompt_grams(text) RETURNS text[]
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE COST 1000 AS $$
-        SELECT ARRAY(
-            SELECT DISTINCT gram FROM (SELECT lower($1) AS t) AS s,
-            generate_series(1, length(s.t)) AS i,
-            LATERAL (VALUES (substr(s.t, i, 1)), (substr(s.t, i, 2))) AS g(gram)
-        )
-    $$""",
-    # What a term needs the prompt to hold: its pairs, or its one character.
-    """CREATE OR REPLACE FUNCTION studio_term_grams(text) RETURNS text[]
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-        SELECT CASE WHEN length($1) < 2 THEN ARRAY[lower($1)] ELSE ARRAY(
-            SELECT DISTINCT substr(lower($1), i, 2) FROM generate_series(1, length($1) - 1) AS i
-        ) END
-    $$""",
-    "CREATE INDEX IF NOT EXISTS gen_prompt_grams ON videos_generation USING gin (studio_prompt_grams(compiled_prompt))",
-]
-POSTGRESQL_DROP = [
-    "DROP INDEX IF EXISTS gen_prompt_grams",
-    "DROP FUNCTION IF EXISTS studio_term_grams(text)",
-    "DROP FUNCTION IF EXISTS studio_prompt_grams(text)",
 ]
 
 
@@ -149,17 +129,21 @@ def drop_sqlite_index(cursor: Any) -> None:
 
 
 def ensure_index(db_connection: Any) -> None:
-    """Create whatever of this database's search index is missing (after migrate)."""
-    if db_connection.vendor == "sqlite" and SQLITE_TRIGRAMS:
-        tables = db_connection.introspection.table_names()
-        if "videos_generation" in tables:
-            with db_connection.cursor() as cursor:
-                create_sqlite_index(cursor)
-    elif db_connection.vendor == "sqlite":
+    """Create whatever of this database's search index is missing, once its migration is applied (after migrate)."""
+    from django.db.migrations.recorder import MigrationRecorder
+
+    if db_connection.vendor != "sqlite":
+        return
+    if ("videos", "0008_prompt_search_sqlite") not in MigrationRecorder(db_connection).applied_migrations():
+        return  # not yet, or migrated back before it
+    if not SQLITE_TRIGRAMS:
         logger.warning(
             "SQLite %s has no FTS5 trigram tokenizer (3.34+ with FTS5): prompt search scans every prompt",
             sqlite3.sqlite_version,
         )
+        return
+    with db_connection.cursor() as cursor:
+        create_sqlite_index(cursor)
 
 
 def clean_term(term: str) -> str:
@@ -245,17 +229,47 @@ def _short_term_query(term: str) -> str | None:
     return " OR ".join(_phrase(trigram) for trigram in trigrams) or '""'
 
 
-def prompt_contains(term: str) -> Q:
+def _count_matches(query: str, limit: int) -> int:
+    """How many prompts (of every team) the FTS5 query matches, counting no further than `limit`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM videos_generation_search"
+            " WHERE videos_generation_search MATCH %s LIMIT %s)",
+            [query, limit],
+        )
+        return cursor.fetchone()[0]
+
+
+@dataclass(frozen=True)
+class PromptSearch:
+    """How to find the prompts that contain a term.
+
+    `few`: the matches are few, so the query should start from them (SQLite:
+    the gallery then keeps the team's index out of the plan, or SQLite,
+    without statistics, walks the whole team in date order to test each
+    row). When they are many, walking the team newest first finds a page of
+    them after a few rows, testing each with LIKE: cheaper than listing them all.
+    """
+
+    condition: Q
+    few: bool = False
+
+
+def prompt_search(term: str) -> PromptSearch:
     """The condition "the compiled prompt contains `term`", case-insensitively, over the index."""
     term = clean_term(term)
     if not term:
-        return Q(pk__in=[])
+        return PromptSearch(Q(pk__in=[]))
     if connection.vendor == "postgresql":
-        return Q(_PromptGramsContain(term))
+        # PostgreSQL's planner weighs the GIN index against the walk itself (with statistics).
+        return PromptSearch(Q(_PromptGramsContain(term)))
     if connection.vendor == "sqlite" and SQLITE_TRIGRAMS:
-        if len(term) >= 3:
-            return Q(_InSearchIndex(_phrase(term)))
-        if (query := _short_term_query(term)) is not None:
-            return Q(_InSearchIndex(query))
-    # icontains works for Chinese too: there is no case to fold.
-    return Q(compiled_prompt__icontains=term)
+        query = _phrase(term) if len(term) >= 3 else _short_term_query(term)
+        if query is not None and _count_matches(query, MANY_MATCHES + 1) <= MANY_MATCHES:
+            return PromptSearch(Q(_InSearchIndex(query)), few=True)
+    # icontains works for Chinese too: there is no case to fold (ASCII's is: LIKE folds only that).
+    return PromptSearch(Q(compiled_prompt__icontains=term))
+
+
+def prompt_contains(term: str) -> Q:
+    return prompt_search(term).condition
