@@ -328,6 +328,10 @@ STUDIO_SWEEP_IDLE_INTERVAL = env_float("STUDIO_SWEEP_IDLE_INTERVAL", 60.0)
 # Creates sent at once by the sweeper's submitter (studio.videos.submitter).
 STUDIO_SUBMIT_THREADS = env_int("STUDIO_SUBMIT_THREADS", 16, minimum=1)
 STUDIO_SWEEP_THREADS = env_int("STUDIO_SWEEP_THREADS", 32, minimum=1)
+# Finished videos are saved apart from the polls, this many at once per sweeper
+# process (studio.videos.saving): each save decodes a frame (CPU) and holds a
+# decoder (memory), so about the number of cores, not the poll thread count.
+STUDIO_SAVE_THREADS = env_int("STUDIO_SAVE_THREADS", 3, minimum=1)
 STUDIO_MIN_POLL_SECONDS = env_float("STUDIO_MIN_POLL_SECONDS", 3.0)
 # A create whose answer was lost is sent again with the same Idempotency-Key
 # (the generation's code), at most once per STUDIO_UNKNOWN_RETRY_SECONDS; a

@@ -343,9 +343,24 @@ class Generation(models.Model):
         with transaction.atomic(using=db.alias), db.cursor() as cursor:
             cursor.executemany(sql, params)
 
-    def mark_completed(self, *, result_url: str, usage: dict, raw: dict, claim_seconds: float) -> bool:
-        """The provider finished: keep the claim and go straight on to saving the file."""
+    def mark_completed(
+        self,
+        *,
+        result_url: str,
+        usage: dict,
+        raw: dict,
+        claim_seconds: float | None,
+        save_by: datetime | None = None,
+    ) -> bool:
+        """The provider finished: the row is now to be saved ("downloading").
+
+        With `claim_seconds` the claim is kept and the caller goes straight on to
+        saving the file (its first attempt, counted now). Without, the row is left
+        unclaimed for a saving stage, which claims it (and counts the attempt) when
+        the save starts; `save_by` is when any sweep may take it on instead.
+        """
         now = timezone.now()
+        held = claim_seconds is not None
         return self._move(
             self._held() & Q(status__in=[Status.PENDING, Status.PROCESSING]),
             status=Status.DOWNLOADING,
@@ -355,9 +370,10 @@ class Generation(models.Model):
             usage=usage or self.usage,
             provider_task=raw,
             poll_count=self.poll_count + 1,
-            next_poll_at=None,
-            claimed_until=now + timedelta(seconds=claim_seconds),
-            attempts=1,  # downloads count an attempt as it starts, so a killed one counts too
+            next_poll_at=None if held else (save_by or now),
+            claimed_until=now + timedelta(seconds=claim_seconds) if held else None,
+            # Downloads count an attempt as it starts, so a killed one counts too.
+            attempts=1 if held else 0,
             error_message="",
         )
 

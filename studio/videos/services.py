@@ -60,6 +60,7 @@ from studio.videos.models import (
     poster_upload_to,
     video_upload_to,
 )
+from studio.videos.saving import SaveStage
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,9 @@ SWEEP_BATCH = 10_000
 # Polls wait on the network, not the CPU: many threads, each with short work
 # (and as many batch reads in flight at once).
 DEFAULT_SWEEP_THREADS = 32
+# A finished video handed to a saving stage (studio.videos.saving) is claimed when its save
+# starts; if no save has started after this long (the process died), any sweep takes it on.
+SAVE_HANDOFF_GRACE = timedelta(seconds=60)
 
 # A create whose outcome is unknown is sent again (same key) only this long
 # after the generation was made: a gateway's memory of keys is not for ever.
@@ -265,8 +269,10 @@ def _get(generation_id: int) -> Generation | None:
 class _Clients:
     """One provider client per team for a sweep pass, shared by its threads (httpx is thread-safe)."""
 
-    def __init__(self, connections: int = DEFAULT_SWEEP_THREADS) -> None:
+    def __init__(self, connections: int = DEFAULT_SWEEP_THREADS, saver: SaveStage | None = None) -> None:
         self._lock = threading.Lock()
+        # Where finished videos go to be saved, apart from the polls (None: saved in the poll's thread).
+        self.saver = saver
         self._clients: dict[int, EvolinkClient] = {}
         self._connections = max(1, connections)
         # What the pass's batch reads answered for the polls left to their own unit
@@ -589,7 +595,7 @@ def _poll_held(generation: Generation, clients: _Clients | None) -> bool:
     if isinstance(answer, EvolinkError):
         _poll_failed(generation, answer, now=now)
     else:
-        _apply_task(generation, answer, now=now)
+        _apply_task(generation, answer, now=now, clients=clients)
     return True
 
 
@@ -630,7 +636,9 @@ def _progress(task: Task) -> dict:
     return {"status": status, "progress": task.progress, "usage": task.usage, "raw": task.raw}
 
 
-def _apply_task(generation: Generation, task: Task, *, now: datetime) -> None:
+def _apply_task(
+    generation: Generation, task: Task, *, now: datetime, clients: _Clients | None = None
+) -> None:
     if _still_under_way(generation, task, now=now):
         generation.mark_progress(**_progress(task))
         return
@@ -645,11 +653,7 @@ def _apply_task(generation: Generation, task: Task, *, now: datetime) -> None:
                 code="no_result",
             )
             return
-        if generation.mark_completed(
-            result_url=task.result_url, usage=task.usage, raw=task.raw, claim_seconds=download_claim_seconds()
-        ):
-            # The fast path: save it now, holding the claim mark_completed kept.
-            _store(generation)
+        _completed(generation, task, clients)
         return
     if task.status in ("failed", "cancelled"):
         error = task.error
@@ -668,6 +672,39 @@ def _apply_task(generation: Generation, task: Task, *, now: datetime) -> None:
         message="The provider did not finish this video within 3 hours; the studio stopped waiting.",
         code="timeout",
     )
+
+
+def _completed(generation: Generation, task: Task, clients: _Clients | None) -> None:
+    """Record a finished task and see its video saved: by the saving stage, or here and now.
+
+    With a saving stage (the sweep's) the row is left due for saving, unclaimed, and handed
+    over: the poll's thread is free at once, and the stage claims the row when the save
+    starts. Without one (a django-q2 task's poll: a callback's, an adopted task's) it is
+    saved in this thread, holding the claim mark_completed keeps.
+    """
+    saver = clients.saver if clients is not None else None
+    if saver is None:
+        if generation.mark_completed(
+            result_url=task.result_url, usage=task.usage, raw=task.raw, claim_seconds=download_claim_seconds()
+        ):
+            _store(generation)
+        return
+    if generation.mark_completed(
+        result_url=task.result_url,
+        usage=task.usage,
+        raw=task.raw,
+        claim_seconds=None,
+        save_by=timezone.now() + SAVE_HANDOFF_GRACE,
+    ):
+        saver.hand(generation)
+
+
+def _store_due(generation: Generation, clients: _Clients | None) -> bool:
+    """The sweep's store unit: hand the row to the saving stage, or save it here (no stage)."""
+    saver = clients.saver if clients is not None else None
+    if saver is None:
+        return _store_again(generation)
+    return generation.status == Status.DOWNLOADING and saver.hand(generation)
 
 
 DOWNLOAD_GAVE_UP = "The studio could not save the finished video after {n} tries: {reason}"
@@ -877,7 +914,7 @@ SWEEP_KINDS: tuple[SweepKind, ...] = (
     SweepKind("submit", Q(status=Status.QUEUED), lambda g, clients: _submit(g, clients)),
     # Polls are the bulk of the work: 50 cost a claim, a request and at most one write together.
     POLL,
-    SweepKind("store", Q(status=Status.DOWNLOADING), lambda g, clients: _store_again(g)),
+    SweepKind("store", Q(status=Status.DOWNLOADING), _store_due),
 )
 
 
@@ -1067,7 +1104,9 @@ def _run_in_pool(
             wrapper.dec_thread_sharing()
 
 
-def sweep(*, threads: int | None = None, now: datetime | None = None) -> SweepReport:
+def sweep(
+    *, threads: int | None = None, now: datetime | None = None, saver: SaveStage | None = None
+) -> SweepReport:
     """One pass: every due or abandoned generation gets one unit of work, `threads` at a time.
 
     Each unit claims its own row, so a unit that finds the row taken (by a
@@ -1075,6 +1114,10 @@ def sweep(*, threads: int | None = None, now: datetime | None = None) -> SweepRe
     any number of sweepers may run. The polls are claimed, read and recorded
     in batches first (`_poll_in_batches`). With `threads` of 0 or 1 everything
     runs one after another in the calling thread (the tests' transaction sees it).
+
+    Finished videos are saved apart from the polls, on `saver` (the sweeper's saving
+    stage, which goes on after the pass); without one, a pass with threads makes a stage
+    of its own and waits for it before it returns.
     """
     started = time.monotonic()
     report = SweepReport()
@@ -1083,7 +1126,10 @@ def sweep(*, threads: int | None = None, now: datetime | None = None) -> SweepRe
     work = _find_work(now)
     if batches or work:
         threads = int(settings.STUDIO_SWEEP_THREADS if threads is None else threads)
-        clients = _Clients(connections=threads)
+        own_saver = saver is None and threads > 1
+        if own_saver:
+            saver = SaveStage(settings.STUDIO_SAVE_THREADS)
+        clients = _Clients(connections=threads, saver=saver)
         try:
             recorded, left = _poll_in_batches(batches, clients, now=now, threads=threads)
             if recorded:
@@ -1097,6 +1143,9 @@ def sweep(*, threads: int | None = None, now: datetime | None = None) -> SweepRe
                 outcomes = []
         finally:
             clients.close()
+            if own_saver:
+                saver.close(wait=True)
+                report.errors += saver.errors
         for kind, did_work in outcomes:
             if did_work is None:
                 report.errors += 1
@@ -1123,7 +1172,14 @@ class SweepLoop:
     Apart from the waiting (run_sweeper's), so a test can drive it round after round without sleeping.
     """
 
-    def __init__(self, *, interval: float, idle_interval: float, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        interval: float,
+        idle_interval: float,
+        threads: int | None = None,
+        saver: SaveStage | None = None,
+    ) -> None:
         # The heartbeat /healthz reads, and the scheduled housekeeping.
         from studio.ops.sweeper import SweeperChores
 
@@ -1131,6 +1187,7 @@ class SweepLoop:
         self.idle_interval = idle_interval
         self.shortest = min(interval, 0.5)
         self.threads = threads
+        self.saver = saver  # the sweeper's saving stage (None: each pass makes one and waits for it)
         self.passes = 0
         self._clean_at = 0.0
         self._chores = SweeperChores()
@@ -1145,7 +1202,7 @@ class SweepLoop:
             now = timezone.now()
             due_at = next_due()
             if due_at is not None and due_at <= now:
-                report = sweep(threads=self.threads, now=now)
+                report = sweep(threads=self.threads, now=now, saver=self.saver)
                 self.passes += 1
                 if report:
                     log.info("Sweep: %s", report)
@@ -1183,14 +1240,18 @@ def run_sweeper(
     two a minute. A pass that is under way when `stop` is set is finished first.
 
     Beside it, on threads of its own, the submitter sends creates as they are
-    made (studio.videos.submitter; `submit_threads` of 0: none).
+    made (studio.videos.submitter; `submit_threads` of 0: none), and the saving
+    stage saves finished videos (studio.videos.saving).
     """
     from studio.videos.submitter import Submitter
 
+    # Finished videos are saved on this stage's threads, apart from the passes (studio.videos.saving).
+    saver = SaveStage(settings.STUDIO_SAVE_THREADS)
     loop = SweepLoop(
         interval=float(settings.STUDIO_SWEEP_INTERVAL if interval is None else interval),
         idle_interval=float(settings.STUDIO_SWEEP_IDLE_INTERVAL if idle_interval is None else idle_interval),
         threads=threads,
+        saver=saver,
     )
     wake = threading.Event()
     threading.Thread(target=lambda: (stop.wait(), wake.set()), name="sweep-stop", daemon=True).start()
@@ -1210,6 +1271,8 @@ def run_sweeper(
             stop.wait(min(loop.shortest, 0.1))
     if submitter_thread is not None:
         submitter_thread.join()
+    # Saves under way are finished; those still waiting are due for any sweep after their grace.
+    saver.close(wait=False)
     connection.close()
     return loop.passes
 
