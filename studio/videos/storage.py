@@ -112,7 +112,7 @@ def fetch(url: str, path: Path, *, guard: UrlGuard, max_bytes: int, digest=None)
 
 # This process's download clients, one per guard: one connection pool and one TLS context,
 # reused by every download (a new client and TLS context per download cost 33 ms each).
-_clients: dict[tuple[int, UrlGuard], httpx.Client] = {}
+_clients: dict[tuple[int, type, UrlGuard], httpx.Client] = {}
 _clients_lock = threading.Lock()
 
 
@@ -133,7 +133,7 @@ def download_client(guard: UrlGuard) -> httpx.Client:
     Clients are per guard (a team allowed private results never lends a connection
     to one that is not) and per process (a forked worker never shares its parent's sockets).
     """
-    key = (os.getpid(), guard)
+    key = (os.getpid(), type(guard), guard)
     with _clients_lock:
         client = _clients.get(key)
         if client is None or client.is_closed:
