@@ -318,6 +318,10 @@ STUDIO_DOWNLOAD_MIN_KBPS = env_float("STUDIO_DOWNLOAD_MIN_KBPS", 1024.0)
 if STUDIO_DOWNLOAD_MIN_KBPS <= 0:
     raise ImproperlyConfigured("STUDIO_DOWNLOAD_MIN_KBPS must be above 0.")
 STUDIO_DOWNLOAD_READ_TIMEOUT = env_float("STUDIO_DOWNLOAD_READ_TIMEOUT", 30.0)
+# How often an open gallery or video page asks whether anything changed (htmx's
+# "every 4s"). Not read from the environment: each ask is one indexed query, and
+# only the tests shorten it, so that a browser test waits less for what it watches.
+STUDIO_LIVE_REFRESH_SECONDS = 4
 # The sweep that polls in-flight generations: how often it runs, how many
 # polls it makes at once (each thread holds a database connection while it
 # works) and the shortest wait before a first poll.

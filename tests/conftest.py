@@ -132,13 +132,17 @@ def _failed(item: pytest.Item) -> bool:
 
 
 @pytest.fixture
-def new_page(request, browser, live_server):
+def new_page(request, browser, live_server, settings):
     """A factory of pages, each in its own browser context (its own cookies).
+
+    Open pages ask for changes every second rather than every 4 s: a test that watches
+    one page follow another waits for the live refresh, not for the timer.
 
     Every context records a Playwright trace; when the test fails, each page's
     screenshot and each context's trace are kept in test-artifacts/ as
     <test>[-<n>].png and <test>[-<n>]-trace.zip (open with `playwright show-trace`).
     """
+    settings.STUDIO_LIVE_REFRESH_SECONDS = 1
     contexts = []
 
     def make(viewport: tuple[int, int] = (1280, 860)):

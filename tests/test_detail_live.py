@@ -51,6 +51,17 @@ def test_nothing_changed_is_a_204_from_one_query(alice_client, ready):
     assert len(generation_queries) == 1
 
 
+def test_open_pages_ask_every_4_s_unless_the_setting_says_otherwise(alice_client, ready, settings):
+    # The browser tests shorten it (conftest's new_page) so that they wait less for what they watch.
+    detail, gallery = reverse("generation_detail", args=[ready.code]), reverse("home")
+    for url, element in ((detail, "detail-live"), (gallery, "gallery-live")):
+        html = alice_client.get(url).content.decode()
+        assert re.search(rf'id="{element}"[^>]*hx-trigger="every 4s, wake"', html, re.DOTALL), url
+    settings.STUDIO_LIVE_REFRESH_SECONDS = 0.5
+    for url in (detail, gallery):
+        assert 'hx-trigger="every 0.5s, wake"' in alice_client.get(url).content.decode()
+
+
 def test_a_teammate_s_comment_arrives_with_only_the_comments(alice_client, ready, bob):
     query = page_query(alice_client, ready)
     review.add_comment(generation=ready, author=bob, body="Lovely snow", at_seconds=1.5)

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterable
 
 from django import template
+from django.conf import settings
 from django.core.cache import cache as django_cache
 from django.template.loader import get_template
 from django.urls import get_script_prefix
@@ -150,6 +151,12 @@ def card_cache_key(
     )
     digest = hashlib.sha256(repr(shown).encode()).hexdigest()
     return f"gcard:{version}:{digest}"
+
+
+@register.simple_tag
+def live_refresh_every() -> str:
+    """The live refreshes' htmx period, "every 4s" (settings.STUDIO_LIVE_REFRESH_SECONDS)."""
+    return f"every {settings.STUDIO_LIVE_REFRESH_SECONDS:g}s"
 
 
 @register.simple_tag
