@@ -319,3 +319,30 @@ def test_a_failed_generation_s_page_says_what_failed_and_offers_try_again(new_pa
     page.get_by_role("button", name="Try again").click()
     expect(page.get_by_text("This is the new version")).to_be_visible()
     assert messages == []
+
+
+def test_an_answer_on_its_way_when_the_live_refresh_swaps_the_list_still_lands(new_page, team_a, alice, bob):
+    # The race behind an intermittent "htmx:oobErrorNoTarget #comment-list": the live refresh
+    # replaced the comment list (and with it the reply form) while the reply's answer was on its
+    # way, and htmx looked for that answer's targets around the detached form. Held here for sure.
+    generation = make_ready_generation(team_a, alice)
+    first = review.add_comment(
+        generation=generation, author=bob, body="Is the snow too bright?", at_seconds=None
+    )
+    page = new_page()
+    open_video(page, "alice@example.org", generation)
+    held = []
+    page.route(f"**/comments/{first.code}/reply/", lambda route: held.append(route))
+    page.locator(f"#reply-{first.code} > summary").click()
+    page.locator(f"#reply-body-{first.code}").fill("A little, yes")
+    page.locator(f"#reply-form-{first.code}").get_by_role("button", name="Reply").click()
+    wait_until(page, f"document.querySelector('#reply-form-{first.code}.htmx-request') !== null")
+    assert len(held) == 1
+
+    # Meanwhile bob comments: alice's page swaps the new list in while her reply is held.
+    review.add_comment(generation=generation, author=bob, body="And the sky?", at_seconds=None)
+    expect(page.locator("#comment-list")).to_contain_text("And the sky?")
+    held[0].continue_()
+    expect(page.locator(f"#thread-{first.code} .replies")).to_contain_text("A little, yes")
+    expect(page.locator(f"#reply-body-{first.code}")).to_have_value("")
+    assert page.evaluate("window.__stillTheSamePage") is True

@@ -74,6 +74,36 @@
       if (other && busy(element)) other.setAttribute("hx-preserve", "");
     });
   });
+  // Whose answer htmx swaps in now: the element that asked (htmx:beforeSwap comes just before).
+  var answering = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var elt = event.detail.elt;
+    answering = elt && elt.closest ? elt.closest("form") || elt : elt;
+  });
+  document.addEventListener("htmx:afterRequest", function () {
+    answering = null;
+  });
+
+  // A request from inside the list whose answer is on its way (a reply, a resolve, an edit
+  // sent) needs its element on the page: htmx looks for the answer's out-of-band targets in
+  // the document of the element that asked, and one this swap took away would find none
+  // (htmx:oobErrorNoTarget, and the answer lost). So a swap that is not its own answer (a
+  // live refresh) keeps it, or its nearest part with an id, in that part's place in the new list.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var target = event.detail.target;
+    var fragment = event.detail.fragment;
+    if (!target || target.id !== "comment-list" || !fragment) return;
+    asking.forEach(function (element) {
+      if (element === answering || !target.contains(element)) return;
+      for (var node = element; node && node !== target; node = node.parentElement) {
+        var other = node.id ? twin(fragment, node.id) : null;
+        if (other) {
+          other.replaceWith(node);
+          return;
+        }
+      }
+    });
+  });
   document.addEventListener("htmx:oobAfterSwap", function (event) {
     var target = event.detail.target;
     if (target && target.id === "comment-list") {
