@@ -184,6 +184,8 @@ ROUTES: dict[str, Route] = {
     "compare": Route(methods=("GET",), query=("a", "b", "mode")),
     "compose_preview": Route(methods=("POST",), body=COMPOSE, htmx=True),
     "compose_card": Route(target="generation", methods=("GET",), htmx=True),
+    # The browser scripts' translations: the same for everyone, signed in or not.
+    "javascript_catalog": Route(methods=("GET",), public=True, query=("language", "v")),
 }
 # Covered by tests/test_callbacks.py: every answer there is 204 or 405 by design.
 SKIPPED = {"evolink_callback"}
@@ -205,7 +207,7 @@ def url_names(patterns=None, prefix: str = "") -> dict[str, str]:
 def test_the_table_covers_every_url():
     names = set(url_names())
     assert names - SKIPPED == set(ROUTES), "a URL was added or removed: describe it in ROUTES"
-    assert len(ROUTES) == 45
+    assert len(ROUTES) == 46
 
 
 # --- The world every request meets ----------------------------------------------

@@ -2,8 +2,9 @@
 
 The Content-Security-Policy allows only the studio's own scripts, so the catalogue is a
 script file of its own, not an inline one. Its URL names the language and a digest of the
-compiled catalogue (`catalog_url`), so a browser may keep it for a year: a new catalogue or
-another language is another URL, and nothing has to be invalidated.
+compiled catalogue (`catalog_url`: /jsi18n.js?language=zh-hans&v=…), so a browser may keep it
+for a year: a new catalogue or another language is another URL, and nothing has to be
+invalidated. Without a language it is the request's own.
 """
 
 from __future__ import annotations
@@ -43,11 +44,12 @@ def catalog_url(language: str | None = None) -> str:
     language = language or translation.get_language() or settings.LANGUAGE_CODE
     if language not in _LANGUAGES:
         language = settings.LANGUAGE_CODE
-    return reverse("javascript_catalog", args=[language]) + f"?v={_digest(language)}"
+    return reverse("javascript_catalog") + f"?language={language}&v={_digest(language)}"
 
 
 @require_GET
-def javascript_catalog(request: HttpRequest, language: str) -> HttpResponse:
+def javascript_catalog(request: HttpRequest) -> HttpResponse:
+    language = request.GET.get("language") or translation.get_language()
     if language not in _LANGUAGES:
         raise Http404("No such language.")
     with translation.override(language):

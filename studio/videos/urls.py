@@ -31,7 +31,7 @@ urlpatterns = [
     path("compose/preview/", views.compose_preview, name="compose_preview"),
     path("compose/card/<uuid:code>/", views.compose_card, name="compose_card"),
     # The browser scripts' translations, one file per language and catalogue version.
-    path("jsi18n/<str:language>.js", jsi18n.javascript_catalog, name="javascript_catalog"),
+    path("jsi18n.js", jsi18n.javascript_catalog, name="javascript_catalog"),
     # One catch-all: any path under hooks/evolink/ is answered by the view, never a logged 404.
     path("hooks/evolink/<path:rest>", views.evolink_callback, name="evolink_callback"),
 ]
