@@ -84,6 +84,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A signed-in person's saved language wins over the cookie and Accept-Language.
+    "studio.accounts.languages.PersonLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -105,6 +107,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "studio.accounts.context_processors.team",
+                "studio.accounts.context_processors.languages",
                 "studio.videos.keys.demo_mode",
             ],
         },
@@ -183,8 +186,11 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
 # browser's Accept-Language; a choice made in the account menu is kept in the
 # language cookie and, for a signed-in person, on their profile.
 LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+# Each language named in its own script, as the switcher shows them.
+LANGUAGES = [("en", "English"), ("zh-hans", "中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Templates name date formats (date:"DATE_FORMAT"); studio/formats/en keeps the English ones.
+FORMAT_MODULE_PATH = ["studio.formats"]
 TIME_ZONE = env_str("STUDIO_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
@@ -354,6 +360,9 @@ STUDIO_TOKENS_PER_SECOND = env_int("STUDIO_TOKENS_PER_SECOND", 5792, minimum=1)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = PUBLIC_IS_HTTPS
 CSRF_COOKIE_SECURE = PUBLIC_IS_HTTPS
+LANGUAGE_COOKIE_SECURE = PUBLIC_IS_HTTPS
+LANGUAGE_COOKIE_HTTPONLY = True  # scripts read <html lang>, never the cookie
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - Chinese punctuation in Chinese text is intended
 """The studio speaks English and Simplified Chinese: the catalogues are complete and current.
 
 `python manage.py updatemessages` is the one command that updates them (makemessages for
@@ -9,6 +10,7 @@ marked string is missing from a catalogue, left untranslated or fuzzy, or when a
 from __future__ import annotations
 
 import gettext
+import re
 import shutil
 import subprocess
 import sys
@@ -16,8 +18,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import User
 
+from studio.accounts import languages
 from studio.ops.pofile import messages, untranslated
+from tests.conftest import PASSWORD
 
 ROOT = Path(settings.BASE_DIR)
 LC_MESSAGES = ROOT / "locale" / "zh_Hans" / "LC_MESSAGES"
@@ -117,3 +122,132 @@ def test_first_visit_follows_accept_language(client, accept, lang, skip_link):
     assert f'<html lang="{lang}">' in html
     assert skip_link in html
     assert page["Content-Language"] == lang
+
+
+# --- Choosing a language --------------------------------------------------------
+
+ZH = {"accept-language": "zh-CN,zh;q=0.9"}
+
+
+def lang_of(page) -> str:
+    return re.search(r'<html lang="([^"]+)">', page.content.decode()).group(1)
+
+
+@pytest.mark.django_db
+def test_the_switcher_keeps_a_signed_out_choice_in_the_cookie(client):
+    page = client.post(
+        "/language/", {"language": "zh-hans", "next": "/signup/"}, headers={"accept-language": "en"}
+    )
+    assert page.status_code == 302 and page["Location"] == "/signup/"
+    assert client.cookies[settings.LANGUAGE_COOKIE_NAME].value == "zh-hans"
+    # The cookie beats the browser's Accept-Language from now on.
+    signup = client.get("/signup/", headers={"accept-language": "en"})
+    assert lang_of(signup) == "zh-hans" and "创建你的工作室" in signup.content.decode()
+    # Both languages are offered in their own script, the current one marked.
+    assert 'lang="en" class="menu-item" aria-pressed="false">English</button>' in signup.content.decode()
+    assert (
+        'lang="zh-hans" class="menu-item is-current" aria-pressed="true">中文</button>'
+        in signup.content.decode()
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("following", ["https://evil.example/", "//evil.example/", "home", ""])
+def test_the_switcher_only_returns_to_this_site(client, following):
+    page = client.post("/language/", {"language": "en", "next": following})
+    assert page.status_code == 302 and page["Location"] == "/"
+
+
+@pytest.mark.django_db
+def test_the_switcher_refuses_a_language_the_studio_does_not_speak(client):
+    page = client.post("/language/", {"language": "fr", "next": "/"})
+    assert page.status_code == 400
+    assert settings.LANGUAGE_COOKIE_NAME not in page.cookies
+
+
+def test_a_signed_in_choice_is_saved_on_the_person_and_wins_over_the_browser(alice_client, alice):
+    page = alice_client.post("/language/", {"language": "zh-hans", "next": "/team/"})
+    assert page.status_code == 302
+    assert languages.saved_language(alice) == "zh-hans"
+    # An English browser and an English cookie: the saved choice still wins while signed in.
+    alice_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    team = alice_client.get("/team/", headers={"accept-language": "en"})
+    assert lang_of(team) == "zh-hans" and "团队设置" in team.content.decode()
+
+
+def test_signing_in_brings_the_saved_language_back(client, alice):
+    languages.save_language(alice, "zh-hans")
+    page = client.post(
+        "/login/", {"username": "alice@example.org", "password": PASSWORD}, headers={"accept-language": "en"}
+    )
+    assert page.status_code == 302
+    assert client.cookies[settings.LANGUAGE_COOKIE_NAME].value == "zh-hans"
+    home = client.get("/team/", headers={"accept-language": "en"})
+    assert lang_of(home) == "zh-hans"
+    # Signed out, the sign-in pages keep speaking it (the cookie).
+    client.post("/logout/")
+    assert lang_of(client.get("/login/", headers={"accept-language": "en"})) == "zh-hans"
+
+
+def test_signing_in_without_a_saved_language_saves_the_pages_one(client, alice):
+    assert languages.saved_language(alice) == ""
+    client.post("/login/", {"username": "alice@example.org", "password": PASSWORD}, headers=ZH)
+    assert languages.saved_language(alice) == "zh-hans"
+
+
+@pytest.mark.django_db
+def test_signing_up_with_a_chinese_browser_saves_chinese(client):
+    page = client.post(
+        "/signup/",
+        {"name": "王 小明", "email": "xiaoming@example.org", "password": "a long pass phrase 42"},
+        headers=ZH,
+        follow=True,
+    )
+    assert lang_of(page) == "zh-hans"
+    assert "欢迎使用 Omni Studio！你现在位于 王 的团队。" in page.content.decode()
+    assert languages.saved_language(User.objects.get(email="xiaoming@example.org")) == "zh-hans"
+
+
+@pytest.mark.django_db
+def test_django_s_own_messages_speak_chinese(client):
+    """Password validation and the sign-in error come from Django's own zh_Hans catalogue."""
+    page = client.post(
+        "/signup/", {"name": "王", "email": "w@example.org", "password": "12345678"}, headers=ZH
+    )
+    html = page.content.decode()
+    assert "这个密码太常见了。" in html and "密码只包含数字。" in html
+    page = client.post("/login/", {"username": "w@example.org", "password": "nope"}, headers=ZH)
+    assert "请输入一个正确的" in page.content.decode()
+
+
+# --- E-mails go out in the recipient's language ------------------------------------
+
+
+def test_an_invitation_to_an_existing_account_is_written_in_its_language(alice_client, charlie, mailoutbox):
+    languages.save_language(charlie, "zh-hans")
+    alice_client.post(
+        "/team/invitations/",
+        {"role": "creator", "email": "charlie@example.org"},
+        headers={"accept-language": "en"},
+    )
+    (mail,) = mailoutbox
+    assert mail.subject == "Alice Adams 邀请你加入 Omni Studio 上的 Team A"
+    assert "以创作者身份加入" in mail.body and "年" in mail.body  # the date too: 2026年12月8日
+
+
+def test_an_invitation_to_a_new_address_is_written_in_the_inviter_s_language(alice_client, alice, mailoutbox):
+    languages.save_language(alice, "zh-hans")
+    alice_client.post("/team/invitations/", {"role": "reviewer", "email": "new@example.org"})
+    (mail,) = mailoutbox
+    assert "以审阅者身份加入" in mail.body
+    languages.save_language(alice, "en")
+    alice_client.post("/team/invitations/", {"role": "reviewer", "email": "new2@example.org"}, headers=ZH)
+    assert mailoutbox[1].subject == "Alice Adams invited you to Team A on Omni Studio"
+
+
+def test_a_password_reset_is_written_in_the_account_s_language(client, alice, mailoutbox):
+    languages.save_language(alice, "zh-hans")
+    client.post("/password/reset/", {"email": "alice@example.org"}, headers={"accept-language": "en"})
+    (mail,) = mailoutbox
+    assert mail.subject == "重设你的 Omni Studio 密码"
+    assert "请在这里设置新密码：" in mail.body and "alice@example.org" in mail.body

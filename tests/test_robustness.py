@@ -98,6 +98,9 @@ ROUTES: dict[str, Route] = {
     # Accounts
     "login": Route(public=True, body={"username": "alice@example.org", "password": PASSWORD}),
     "logout": Route(methods=("POST",), public=True),
+    "set_language": Route(
+        methods=("POST",), public=True, body={"language": "zh-hans", "next": "/"}, tamper=("next",)
+    ),
     "signup": Route(
         public=True,
         query=("invite",),

@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django_htmx.http import HttpResponseClientRedirect
 
 from studio.accounts.models import Membership, Team
@@ -42,7 +43,8 @@ def current_membership(request: HttpRequest) -> Membership | None:
         if memberships:
             messages.warning(
                 request,
-                f"You are no longer a member of {request._lost_team}; you are in {memberships[0].team.name}.",
+                _("You are no longer a member of %(lost)s; you are in %(team)s.")
+                % {"lost": request._lost_team, "team": memberships[0].team.name},
                 fail_silently=True,
             )
     if membership is None and memberships:
@@ -58,7 +60,7 @@ def lost_team_name(code: str) -> str:
         team = Team.objects.filter(code=uuid.UUID(code)).only("name").first()
     except ValueError:
         team = None
-    return team.name if team else "your last team"
+    return team.name if team else _("your last team")
 
 
 def lost_team(request: HttpRequest) -> str:

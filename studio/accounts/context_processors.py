@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest
+from django.utils import translation
 
 from studio.accounts.access import current_membership, other_memberships
 
@@ -12,3 +14,8 @@ def team(request: HttpRequest) -> dict:
         return {}
     others = other_memberships(request, membership)
     return {"membership": membership, "team": membership.team, "other_memberships": others}
+
+
+def languages(request: HttpRequest) -> dict:
+    """The languages of the switcher, each named in its own script, and the active one."""
+    return {"language_choices": settings.LANGUAGES, "LANGUAGE_CODE": translation.get_language()}

@@ -2,8 +2,11 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.contrib.auth.models import User
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from studio.accounts.models import Invitation, Role
 
@@ -22,10 +25,10 @@ class SignInForm(AuthenticationForm):
     """
 
     username = forms.EmailField(
-        label="Email",
+        label=_("Email"),
         max_length=USERNAME_MAX_LENGTH,
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
-        error_messages={"max_length": f"An address of at most {USERNAME_MAX_LENGTH} characters, please."},
+        error_messages={"max_length": _("An address of at most %(limit_value)d characters, please.")},
     )
 
     def clean_username(self) -> str:
@@ -33,17 +36,22 @@ class SignInForm(AuthenticationForm):
 
 
 class SignUpForm(forms.Form):
-    name = forms.CharField(max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    name = forms.CharField(
+        label=pgettext_lazy("person", "Name"),
+        max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
     email = forms.EmailField(
-        label="Email",
+        label=_("Email"),
         max_length=USERNAME_MAX_LENGTH,
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
-        error_messages={"max_length": f"An address of at most {USERNAME_MAX_LENGTH} characters, please."},
+        error_messages={"max_length": _("An address of at most %(limit_value)d characters, please.")},
     )
     password = forms.CharField(
+        label=_("Password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text="At least 8 characters, not too common.",
+        help_text=_("At least 8 characters, not too common."),
     )
 
     def __init__(self, *args, invitation: Invitation | None = None, **kwargs) -> None:
@@ -54,17 +62,20 @@ class SignUpForm(forms.Form):
             # invitation is for that address only.
             self.fields["email"].initial = invitation.email
             self.fields["email"].widget.attrs["readonly"] = True
-            self.fields["email"].help_text = "The address this invitation was sent to."
+            self.fields["email"].help_text = _("The address this invitation was sent to.")
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
         if self.invitation is not None and not self.invitation.is_for(email):
             raise forms.ValidationError(
-                f"This invitation is for {self.invitation.email}. Sign up with that address, "
-                "or without the invitation for a team of your own."
+                _(
+                    "This invitation is for %(address)s. Sign up with that address, "
+                    "or without the invitation for a team of your own."
+                )
+                % {"address": self.invitation.email}
             )
         if User.objects.filter(username__iexact=email).exists():
-            raise forms.ValidationError("There is already an account with this address. Sign in instead?")
+            raise forms.ValidationError(_("There is already an account with this address. Sign in instead?"))
         return email
 
     def clean(self) -> dict:
@@ -81,12 +92,12 @@ class SignUpForm(forms.Form):
 
 
 class TeamNameForm(forms.Form):
-    name = forms.CharField(label="Team name", max_length=100)
+    name = forms.CharField(label=_("Team name"), max_length=100)
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
         if not name:
-            raise forms.ValidationError("A team needs a name.")
+            raise forms.ValidationError(_("A team needs a name."))
         return name
 
 
@@ -95,14 +106,14 @@ def _role_choices(*, include_owner: bool) -> list[tuple[str, str]]:
 
 
 class InvitationForm(forms.Form):
-    role = forms.ChoiceField(choices=Role.choices, initial=Role.CREATOR)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.CREATOR)
     email = forms.EmailField(
-        label="Email",
+        label=_("Email"),
         max_length=INVITATION_EMAIL_MAX_LENGTH,
-        help_text="We send the link there. Only an account with this address can accept it.",
+        help_text=_("We send the link there. Only an account with this address can accept it."),
         error_messages={
-            "required": "Enter the address of the person you invite.",
-            "max_length": f"An address of at most {INVITATION_EMAIL_MAX_LENGTH} characters, please.",
+            "required": _("Enter the address of the person you invite."),
+            "max_length": _("An address of at most %(limit_value)d characters, please."),
         },
     )
 
@@ -115,8 +126,20 @@ class InvitationForm(forms.Form):
 
 
 class RoleForm(forms.Form):
-    role = forms.ChoiceField(choices=Role.choices)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
 
     def __init__(self, *args, include_owner: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["role"].choices = _role_choices(include_owner=include_owner)
+
+
+class StudioPasswordResetForm(PasswordResetForm):
+    """Django's password reset, with the e-mail written in the language of the account's owner."""
+
+    def send_mail(self, subject_template_name, email_template_name, context, from_email, to_email, **kwargs):
+        from studio.accounts.languages import language_of
+
+        with translation.override(language_of(context.get("user"))):
+            super().send_mail(
+                subject_template_name, email_template_name, context, from_email, to_email, **kwargs
+            )

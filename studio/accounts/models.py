@@ -8,22 +8,32 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 INVITATION_LIFETIME = timedelta(days=7)
 
 
 class Role(models.TextChoices):
-    OWNER = "owner", "Owner"
-    ADMIN = "admin", "Admin"
-    CREATOR = "creator", "Creator"
-    REVIEWER = "reviewer", "Reviewer"
+    OWNER = "owner", pgettext_lazy("role", "Owner")
+    ADMIN = "admin", pgettext_lazy("role", "Admin")
+    CREATOR = "creator", pgettext_lazy("role", "Creator")
+    REVIEWER = "reviewer", pgettext_lazy("role", "Reviewer")
 
 
 ROLE_HELP = {
-    Role.OWNER: "Everything, including owners and the team's API key.",
-    Role.ADMIN: "Manages members, invitations and the team's API key.",
-    Role.CREATOR: "Writes prompts, generates and reviews videos.",
-    Role.REVIEWER: "Watches and comments; cannot generate or change reviews.",
+    Role.OWNER: _("Everything, including owners and the team's API key."),
+    Role.ADMIN: _("Manages members, invitations and the team's API key."),
+    Role.CREATOR: _("Writes prompts, generates and reviews videos."),
+    Role.REVIEWER: _("Watches and comments; cannot generate or change reviews."),
+}
+
+# An invitation's state as the pages say it ("This invitation is expired.").
+INVITATION_STATES = {
+    "open": pgettext_lazy("invitation", "open"),
+    "accepted": pgettext_lazy("invitation", "accepted"),
+    "revoked": pgettext_lazy("invitation", "revoked"),
+    "expired": pgettext_lazy("invitation", "expired"),
 }
 
 
@@ -145,6 +155,10 @@ class Invitation(models.Model):
             return "expired"
         return "open"
 
+    @property
+    def state_display(self) -> str:
+        return str(INVITATION_STATES[self.state])
+
     @classmethod
     def issue(cls, **fields) -> Invitation:
         """A new invitation, with its token on this instance (the row keeps the hash)."""
@@ -169,3 +183,17 @@ class Invitation(models.Model):
         if self.revoked is None:
             self.revoked = timezone.now()
             self.save(update_fields=["revoked"])
+
+
+class Profile(models.Model):
+    """What the studio keeps about a person beyond Django's user: the language they chose.
+
+    Blank until they sign up or sign in (then the language the pages were in) or pick one in
+    the account menu. It decides the pages once they are signed in and the e-mails sent to them.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, models.CASCADE, related_name="studio_profile")
+    language = models.CharField(max_length=16, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"Profile of {self.user}"
