@@ -6,3 +6,5 @@ urlpatterns = [
     path("", include("studio.videos.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler400 = "studio.lib.errors.bad_request"

@@ -10,10 +10,12 @@ marked string is missing from a catalogue, left untranslated or fuzzy, or when a
 from __future__ import annotations
 
 import gettext
+import logging
 import re
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 
 from studio.accounts import languages
+from studio.accounts.models import Invitation, Role
+from studio.demoprovider import render
 from studio.ops.pofile import messages, untranslated
 from tests.conftest import PASSWORD
 
@@ -251,3 +255,200 @@ def test_a_password_reset_is_written_in_the_account_s_language(client, alice, ma
     (mail,) = mailoutbox
     assert mail.subject == "重设你的 Omni Studio 密码"
     assert "请在这里设置新密码：" in mail.body and "alice@example.org" in mail.body
+
+
+# --- The demo provider draws Chinese prompts ----------------------------------------
+
+
+def _drawn(font, text: str) -> bytes:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (120, 120))
+    ImageDraw.Draw(image).text((10, 10), text, font=font, fill=255)
+    return image.tobytes()
+
+
+@pytest.fixture
+def fresh_font_lookup():
+    render.cjk_font_path.cache_clear()
+    yield
+    render.cjk_font_path.cache_clear()
+
+
+def test_demo_clips_draw_chinese_with_a_font_that_has_it(fresh_font_lookup):
+    if render.cjk_font_path() is None:
+        pytest.skip("no font that draws Chinese here; tests/run.sh installs fonts-noto-cjk")
+    font = render._font(48, cjk=True)
+    # A font without Chinese draws the same empty box for every character.
+    assert _drawn(font, "猫") != _drawn(font, "雨") and any(_drawn(font, "猫"))
+
+
+def test_the_demo_provider_finds_a_named_font(fresh_font_lookup, monkeypatch):
+    installed = render.cjk_font_path()
+    if installed is None:
+        pytest.skip("no font that draws Chinese here; tests/run.sh installs fonts-noto-cjk")
+    render.cjk_font_path.cache_clear()
+    monkeypatch.setattr(render, "_CJK_FONTS", ())
+    monkeypatch.setattr(render, "_fontconfig_cjk_fonts", list)
+    monkeypatch.setenv("STUDIO_DEMO_CJK_FONT", installed)
+    assert render.cjk_font_path() == installed
+
+
+def test_without_a_chinese_font_the_demo_provider_says_so_once_and_still_draws(
+    fresh_font_lookup, monkeypatch, caplog
+):
+    monkeypatch.setattr(render, "_CJK_FONTS", ("/nowhere/NotoSansCJK-Bold.ttc",))
+    monkeypatch.setattr(render, "_fontconfig_cjk_fonts", list)
+    monkeypatch.delenv("STUDIO_DEMO_CJK_FONT", raising=False)
+    with caplog.at_level(logging.WARNING, logger="studio.demoprovider"):
+        panel, _at = render._text_layer("一只橘猫在雨中的霓虹街道上奔跑", 1280, 720)
+        render._text_layer("镜头缓缓推进", 720, 1280)
+    said = [record.getMessage() for record in caplog.records if "draws Chinese" in record.getMessage()]
+    assert len(said) == 1 and "fonts-noto-cjk" in said[0]
+    assert panel.width > 0 and panel.height > 0
+
+
+# --- No English on the pages in Chinese -----------------------------------------------
+
+# Latin words a Chinese page may show: names of products, and units.
+ALLOWED_LATIN = {"Omni", "Studio", "EvoLink", "API", "Gemini", "Flash"}
+# What people wrote (names, addresses, teams) is theirs, not the interface's.
+PEOPLE_WROTE = re.compile(r"[\w.+-]+@[\w.-]+|Alice Adams|Bob Brown|Alice|Bob|Team A|Renamed")
+ATTRIBUTES = ("aria-label", "title", "placeholder", "alt", "data-confirm", "data-announce")
+
+
+class VisibleText(HTMLParser):
+    """The words a person sees or hears: text and labelling attributes, not scripts, and not what
+    is marked as another language (lang="en": the switcher's "English")."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping: tuple[str, int] | None = None  # the tag skipped, how deep inside it
+
+    def handle_starttag(self, tag, attrs) -> None:
+        attrs = dict(attrs)
+        if self.skipping:
+            if tag == self.skipping[0]:
+                self.skipping = (tag, self.skipping[1] + 1)
+            return
+        lang = attrs.get("lang") or ""
+        if tag in ("script", "style") or (lang and not lang.startswith("zh") and tag != "html"):
+            if tag not in VOID:
+                self.skipping = (tag, 1)
+            return
+        self.parts.extend(attrs[name] for name in ATTRIBUTES if attrs.get(name))
+        if tag == "input" and attrs.get("type") in ("submit", "button") and attrs.get("value"):
+            self.parts.append(attrs["value"])
+
+    def handle_endtag(self, tag) -> None:
+        if self.skipping and tag == self.skipping[0]:
+            depth = self.skipping[1] - 1
+            self.skipping = (tag, depth) if depth else None
+
+    def handle_data(self, data) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+def english_on(html: str) -> set[str]:
+    parser = VisibleText()
+    parser.feed(html)
+    text = PEOPLE_WROTE.sub(" ", " ".join(parser.parts))
+    return {word for word in re.findall(r"[A-Za-z]{2,}", text) if word not in ALLOWED_LATIN}
+
+
+@pytest.fixture
+def chinese_alice(alice_client, alice, bob, team_a):
+    languages.save_language(alice, "zh-hans")
+    alice_client.post("/language/", {"language": "zh-hans", "next": "/"})
+    Invitation.issue(team=team_a, role=Role.CREATOR, email="dora@example.org", invited_by=alice)
+    team_a.api_key_last4 = "9f3c"
+    team_a.api_key_set_at = team_a.created
+    team_a.save()
+    return alice_client
+
+
+SIGNED_IN_PAGES = ["/team/", "/teams/new/", "/password/change/", "/password/change/done/", "/no-such-page/"]
+SIGNED_OUT_PAGES = [
+    "/login/",
+    "/signup/",
+    "/password/reset/",
+    "/password/reset/sent/",
+    "/password/reset/complete/",
+    "/password/reset/MQ/bad-token/",
+]
+
+
+@pytest.mark.parametrize("path", SIGNED_IN_PAGES)
+def test_signed_in_pages_in_chinese_show_no_english(chinese_alice, path):
+    page = chinese_alice.get(path, headers={"accept-language": "en"})
+    html = page.content.decode()
+    assert '<html lang="zh-hans">' in html
+    assert not english_on(html), f"{path} shows English: {sorted(english_on(html))}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", SIGNED_OUT_PAGES)
+def test_signed_out_pages_in_chinese_show_no_english(client, path):
+    page = client.get(path, headers=ZH)
+    html = page.content.decode()
+    assert '<html lang="zh-hans">' in html
+    assert not english_on(html), f"{path} shows English: {sorted(english_on(html))}"
+
+
+def test_refused_forms_and_messages_in_chinese_show_no_english(chinese_alice, bob):
+    """Errors of Django's own and of the studio: a refused sign-up, team name and invitation."""
+    pages = [
+        chinese_alice.post("/team/rename/", {"name": "   "}),
+        chinese_alice.post("/team/invitations/", {"role": "creator", "email": "not an address"}),
+        chinese_alice.post("/team/invitations/", {"role": "owner", "email": "x" * 200 + "@example.org"}),
+    ]
+    membership = bob.memberships.get()
+    chinese_alice.post(f"/team/members/{membership.code}/role/", {"role": "admin"})
+    pages.append(chinese_alice.get("/team/"))  # with its message: "Bob Brown 现在是管理员。"
+    for page in pages:
+        html = page.content.decode()
+        assert not english_on(html), sorted(english_on(html))
+    assert "现在是管理员" in pages[-1].content.decode()
+
+
+@pytest.mark.django_db
+def test_invitation_and_refused_sign_up_in_chinese_show_no_english(client, alice, team_a):
+    invitation = Invitation.issue(team=team_a, role=Role.REVIEWER, email="dora@example.org", invited_by=alice)
+    pages = [
+        client.get(f"/invite/{invitation.token}/", headers=ZH),
+        client.get(f"/signup/?invite={invitation.token}", headers=ZH),
+        client.post("/signup/", {"name": "", "email": "alice@example.org", "password": "alice"}, headers=ZH),
+        client.post("/login/", {"username": "alice@example.org", "password": "wrong"}, headers=ZH),
+    ]
+    for page in pages:
+        html = page.content.decode()
+        assert not english_on(html), sorted(english_on(html))
+
+
+def test_the_english_word_check_finds_english():
+    """The check itself: an unmarked string is found, a prompt or an address is not."""
+    assert english_on('<p>团队 <button>Save</button> <span aria-label="Close">×</span></p>') == {
+        "Save",
+        "Close",
+    }
+    assert not english_on(
+        '<p lang="en">English</p><script>var x = "Gallery";</script><p>alice@example.org</p>'
+    )
+
+
+@pytest.mark.django_db
+def test_error_pages_speak_the_request_s_language(client, settings, monkeypatch):
+    settings.ALLOWED_HOSTS = ["studio.example.org"]
+    refused = client.get("/login/", HTTP_HOST="10.0.0.7", headers=ZH)  # before authentication
+    assert refused.status_code == 400 and "请求无效" in refused.content.decode()
+    settings.ALLOWED_HOSTS = ["testserver"]
+    monkeypatch.setattr("studio.accounts.views.SignUpForm", None)  # the sign-up page breaks
+    client.raise_request_exception = False
+    broken = client.get("/signup/", headers=ZH)
+    assert broken.status_code == 500 and '<html lang="zh-hans">' in broken.content.decode()
+    assert not english_on(broken.content.decode()) and "出错了" in broken.content.decode()

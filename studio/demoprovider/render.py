@@ -16,11 +16,14 @@ from __future__ import annotations
 import atexit
 import colorsys
 import contextlib
+import functools
 import hashlib
+import logging
 import math
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import threading
 from array import array
@@ -32,8 +35,26 @@ FPS = 24
 SAMPLE_RATE = 48000
 RENDERS = ("full", "tiny")
 
+log = logging.getLogger("studio.demoprovider")
+
 _DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 _NOTO_CJK = "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"
+# Where a font that draws Chinese usually is: Debian/Ubuntu (fonts-noto-cjk, which tests/run.sh
+# installs, or fonts-wqy-zenhei), Fedora, Arch, macOS and Windows. Any other is found through
+# fontconfig, or named by STUDIO_DEMO_CJK_FONT.
+_CJK_FONTS = (
+    _NOTO_CJK,
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/google-noto-cjk/NotoSansCJK-Bold.ttc",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Bold.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/System/Library/Fonts/PingFang.ttc",
+    "/System/Library/Fonts/STHeiti Medium.ttc",
+    "/Library/Fonts/Arial Unicode.ttf",
+    "C:/Windows/Fonts/msyhbd.ttc",
+    "C:/Windows/Fonts/msyh.ttc",
+)
 _CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef]")
 
 
@@ -108,11 +129,51 @@ def _encode(
 # --- The full clip: the prompt's words over a moving gradient ---------------------------
 
 
+def _fontconfig_cjk_fonts() -> list[str]:
+    """Fonts fontconfig says cover Simplified Chinese, bold and sans first (none without fc-list)."""
+    if not shutil.which("fc-list"):
+        return []
+    try:
+        listed = subprocess.run(
+            ["fc-list", ":lang=zh-cn", "file", "style"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    fonts = [line.partition(":") for line in listed.splitlines() if line.strip()]
+    # Sans before serif, bold before the rest: the prompt is drawn as a bold caption.
+    fonts.sort(key=lambda font: ("Serif" in font[0], "Bold" not in font[2]))
+    return [path.strip() for path, _colon, _style in fonts]
+
+
+@functools.cache
+def cjk_font_path() -> str | None:
+    """A font file that draws Chinese, looked for once per process; None when there is none.
+
+    Without one, a Chinese prompt's characters come out as empty boxes: that is said once in the
+    log, with what to install, and the clip is still made.
+    """
+    named = os.environ.get("STUDIO_DEMO_CJK_FONT", "").strip()
+    for path in [*([named] if named else []), *_CJK_FONTS, *_fontconfig_cjk_fonts()]:
+        if os.path.isfile(path):
+            return path
+    log.warning(
+        "demo provider: no font that draws Chinese was found, so Chinese prompts show as boxes in the "
+        "demo clips. Install one (Debian/Ubuntu: apt-get install fonts-noto-cjk) or set "
+        "STUDIO_DEMO_CJK_FONT to a .ttf/.ttc/.otf file."
+    )
+    return None
+
+
 def _font(size: int, cjk: bool):
     from PIL import ImageFont
 
-    for path in (_NOTO_CJK, _DEJAVU) if cjk else (_DEJAVU, _NOTO_CJK):
-        if os.path.exists(path):
+    cjk_path = cjk_font_path() if cjk else None
+    for path in (cjk_path, _DEJAVU) if cjk else (_DEJAVU, _NOTO_CJK):
+        if path and os.path.exists(path):
             with contextlib.suppress(OSError):
                 return ImageFont.truetype(path, size)
     return ImageFont.load_default(size=size)
