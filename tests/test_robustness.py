@@ -210,7 +210,7 @@ def url_names(patterns=None, prefix: str = "") -> dict[str, str]:
 def test_the_table_covers_every_url():
     names = set(url_names())
     assert names - SKIPPED == set(ROUTES), "a URL was added or removed: describe it in ROUTES"
-    assert len(ROUTES) == 46
+    assert len(ROUTES) == 47
 
 
 # --- The world every request meets ----------------------------------------------
