@@ -13,7 +13,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import screenshot, sign_in
+from tests.conftest import ARTIFACTS, screenshot, sign_in
 from tests.test_browser_compose import worker  # noqa: F401 - the background work, as the composer's test runs it
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -42,7 +42,9 @@ def test_a_chinese_studio_from_compose_to_review(page, alice, worker, studio_on_
     page.get_by_label("镜头").fill("低机位跟拍")
     page.locator("label.chip", has_text="无对白").click()
     page.locator("label.tile", has_text="4 秒").click()
-    expect(page.locator("#preview-prompt")).to_have_text("一只纸船在雨夜的街道上漂流。镜头：低机位跟拍。无对白。")
+    expect(page.locator("#preview-prompt")).to_have_text(
+        "一只纸船在雨夜的街道上漂流。镜头：低机位跟拍。无对白。"
+    )
     expect(page.locator("[data-estimate]")).to_contain_text("输出 token")
     page.get_by_role("button", name="生成视频").click()
     expect(page.locator(".notice-sent")).to_contain_text("正在生成")
@@ -68,14 +70,17 @@ def test_a_chinese_studio_from_compose_to_review(page, alice, worker, studio_on_
     expect(player.locator("[data-player-play]")).to_have_attribute("aria-label", "播放")
     page.get_by_role("button", name="通过").click()
     expect(page.locator("#review .badge").first).to_have_text("已通过")
-    page.get_by_label("评论", exact=True).fill("节奏很好")
+    page.get_by_role("textbox", name="评论", exact=True).fill("节奏很好")
     page.get_by_role("button", name="发表评论").click()
     expect(page.locator("[data-comments-count]")).to_have_text("1 条评论")
+    expect(page.locator("#review .review-last time")).to_have_text(re.compile(r"刚刚|现在|秒|分钟"))
+    screenshot(page, "i18n-video-zh")
     page.locator("[data-player-help-open]").click()
     sheet = page.get_by_role("dialog", name="键盘快捷键")
     expect(sheet).to_be_visible()
     expect(sheet).to_contain_text("上一帧 / 下一帧")
-    screenshot(page, "i18n-video-zh")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(ARTIFACTS / "i18n-shortcuts-zh.png"))  # the viewport: the sheet is a modal
     sheet.get_by_role("button", name="关闭").click()
 
     # Back in English, the same studio reads as before.

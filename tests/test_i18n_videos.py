@@ -29,7 +29,15 @@ ALLOWED = {
     "Ctrl", "Enter", "Esc", "Home", "End", "Shift", "task-unified-", "KB", "MP", "UTC",
 }  # fmt: skip
 # Attributes people hear or see (screen readers, tooltips, confirmations, announcements).
-SPOKEN = {"aria-label", "title", "placeholder", "alt", "data-confirm", "data-announce", "aria-roledescription"}
+SPOKEN = {
+    "aria-label",
+    "title",
+    "placeholder",
+    "alt",
+    "data-confirm",
+    "data-announce",
+    "aria-roledescription",
+}
 # Content that is not the interface: the prompt and JSON previews, task ids, times for machines.
 SKIPPED_TAGS = {"pre", "code", "script", "style", "textarea"}
 
@@ -75,18 +83,17 @@ def english_left(html: str, *written: str) -> list[str]:
     # What people wrote also shows cut short ("slow doll…") and word by word (the prompt diff).
     theirs = {word for content in written for word in re.findall(r"[A-Za-z][A-Za-z-]+", content)}
     words = re.findall(r"[A-Za-z][A-Za-z-]+", text)
-    return sorted(
-        {
-            word
-            for word in words
-            if word not in ALLOWED and not any(word in own for own in theirs)
-        }
-    )
+    return sorted({word for word in words if word not in ALLOWED and not any(word in own for own in theirs)})
+
+
+def in_language(client, code: str) -> None:
+    """Switch the way a person does: the language menu (saved on the person and in the cookie)."""
+    response = client.post(reverse("set_language"), {"language": code, "next": reverse("home")})
+    assert response.status_code == 302
 
 
 def in_chinese(client) -> None:
-    """Switch the way a person does: the language menu (saved on the person and in the cookie)."""
-    client.cookies["django_language"] = "zh-hans"
+    in_language(client, "zh-hans")
 
 
 PROMPT = "A red fox trots through fresh snow"
@@ -109,9 +116,13 @@ def studio(team_a, alice, bob):
         team_a, alice, prompt=PROMPT, compiled_prompt=COMPILED, parent=ready, lineage=ready.lineage
     )
     Generation.objects.filter(pk=remix.pk).update(derivation="remixed")
-    thread = Comment.objects.create(generation=ready, author=bob, body="Too dark", at_seconds=1.0, end_seconds=2.0)
+    thread = Comment.objects.create(
+        generation=ready, author=bob, body="Too dark", at_seconds=1.0, end_seconds=2.0
+    )
     reply = Comment.objects.create(generation=ready, author=alice, parent=thread, body="Agreed")
-    Comment.objects.create(generation=ready, author=bob, body="Nice", resolved_at=timezone.now(), resolved_by=alice)
+    Comment.objects.create(
+        generation=ready, author=bob, body="Nice", resolved_at=timezone.now(), resolved_by=alice
+    )
     for status in (ReviewStatus.CHANGES_REQUESTED, ReviewStatus.APPROVED):
         ReviewEvent.objects.create(generation=ready, actor=alice, status=status)
     Generation.objects.filter(pk=ready.pk).update(review_status=ReviewStatus.APPROVED)
@@ -179,7 +190,9 @@ def test_the_pages_read_in_chinese(alice_client, studio):
     gallery = alice_client.get(reverse("home")).content.decode()
     assert "新建视频" in gallery and "对比两个…" in gallery
     assert "2 个版本" in gallery  # the stack of the remixed video
-    assert "服务商无法生成此视频：blocked by policy. 未产生任何费用。" in gallery  # a stored failure, read back
+    assert (
+        "服务商无法生成此视频：blocked by policy. 未产生任何费用。" in gallery
+    )  # a stored failure, read back
     detail = alice_client.get(reverse("generation_detail", args=[studio["ready"].code])).content.decode()
     assert "键盘快捷键" in detail and "播放 / 暂停" in detail  # the player's shortcut sheet
     assert "3 条评论 · 1 条已解决" in detail and "显示已解决（1）" in detail
@@ -190,12 +203,13 @@ def test_the_pages_read_in_chinese(alice_client, studio):
 
 
 @pytest.mark.django_db
-def test_the_same_pages_stay_english_by_default(alice_client, studio):
+def test_the_same_pages_stay_english_in_english(alice_client, studio):
+    in_language(alice_client, "en")
     html = alice_client.get(reverse("generation_detail", args=[studio["failed"].code])).content.decode()
     assert '<html lang="en">' in html
     assert "The provider could not make this video: blocked by policy. Nothing was charged." in html
     gallery = alice_client.get(reverse("home")).content.decode()
-    assert "2<span class=\"gcard-versions-word\"> versions</span>" in gallery
+    assert '2<span class="gcard-versions-word"> versions</span>' in gallery
 
 
 # --- The composer: labels follow the interface, the prompt its own language ----------
@@ -216,6 +230,7 @@ def compose_data(**overrides) -> dict:
 
 @pytest.mark.django_db
 def test_a_chinese_interface_writes_an_english_prompt_as_before(alice_client):
+    in_language(alice_client, "en")
     english = alice_client.post(reverse("compose_preview"), compose_data(), **HTMX)
     in_chinese(alice_client)
     chinese = alice_client.post(reverse("compose_preview"), compose_data(), **HTMX)
@@ -232,9 +247,13 @@ def test_a_chinese_interface_writes_an_english_prompt_as_before(alice_client):
 
 @pytest.mark.django_db
 def test_an_english_interface_writes_a_chinese_prompt_as_before(alice_client):
+    in_language(alice_client, "en")
     data = compose_data(prompt="一只红狐狸跃过结冰的小溪", scene="黎明的白桦林")
     response = alice_client.post(reverse("compose_preview"), data, **HTMX)
-    assert response.context["compiled"] == "一只红狐狸跃过结冰的小溪。场景：黎明的白桦林。无对白。画面中不要出现文字。"
+    assert (
+        response.context["compiled"]
+        == "一只红狐狸跃过结冰的小溪。场景：黎明的白桦林。无对白。画面中不要出现文字。"
+    )
     assert "Prompt that will be sent" in response.content.decode()
     page = alice_client.get(reverse("compose")).content.decode()
     assert "<span>No dialogue</span>" in page
@@ -307,7 +326,18 @@ def test_every_message_the_pipeline_stores_is_read_whole(team_a, alice):
     with translation.override("zh-hans"):
         for message in messages:
             text = failures.translate(message)
-            left = set(re.findall(r"[A-Za-z]{3,}", text)) - {"HTTP", "EvoLink", "UTC", "Model", "busy", "Wait", "minute", "prompt", "Invalid", "key"}
+            left = set(re.findall(r"[A-Za-z]{3,}", text)) - {
+                "HTTP",
+                "EvoLink",
+                "UTC",
+                "Model",
+                "busy",
+                "Wait",
+                "minute",
+                "prompt",
+                "Invalid",
+                "key",
+            }
             assert not left, (message, text)
 
 

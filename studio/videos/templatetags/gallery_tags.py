@@ -90,6 +90,8 @@ _USAGE_LABELS = {
     "credits_used": gettext_noop("Credits used"),
     "user_group": gettext_noop("User group"),
     "output_tokens": gettext_noop("Output tokens"),
+    "prompt_tokens": gettext_noop("Prompt tokens"),
+    "completion_tokens": gettext_noop("Completion tokens"),
     "total_tokens": gettext_noop("Total tokens"),
 }
 
