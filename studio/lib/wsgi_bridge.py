@@ -215,7 +215,10 @@ class WsgiBridge:
         finally:
             watcher.cancel()
             if close := getattr(result, "close", None):
-                await loop.run_in_executor(self.pool, close)
+                try:
+                    await loop.run_in_executor(self.pool, close)
+                except (RuntimeError, asyncio.CancelledError):
+                    close()  # the worker is stopping (its pool shut down, this task cancelled)
 
 
 class _Prepended:
