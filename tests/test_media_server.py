@@ -25,6 +25,7 @@ from django.urls import reverse
 
 from studio.accounts.management.commands.runstudio import gunicorn_command
 from studio.videos.review import delete_generation
+from tests.conftest import PASSWORD
 from tests.factories import make_ready_generation
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -211,3 +212,22 @@ def test_the_access_log_keeps_secret_paths_redacted(media):
     text = log.read_text()
     assert "/invite/" in text and "/hooks/evolink/" in text
     assert token not in text
+
+
+def test_a_form_posted_through_the_server_signs_in_and_a_huge_body_is_refused(media, alice):
+    """The request body reaches the studio whole (read by the event loop first), within a bound."""
+    base = media[0]
+    with httpx.Client(base_url=base, timeout=30) as http:
+        http.get("/login/")
+        answer = http.post(
+            "/login/",
+            data={
+                "username": alice.email,
+                "password": PASSWORD,
+                "csrfmiddlewaretoken": http.cookies["csrftoken"],
+            },
+        )
+        assert answer.status_code == 302, answer.text[:500]
+        assert http.get("/").status_code == 200
+        huge = http.post("/login/", content=b"x" * (17 * 1024 * 1024), headers={"Content-Type": "text/plain"})
+        assert huge.status_code == 413
