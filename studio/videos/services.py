@@ -563,6 +563,7 @@ def adopt_task(*, generation: Generation, task_id: str) -> Generation:
     log.info("Generation %s: a team admin adopted task %s", generation.code, task.id)
     pk = generation.pk
     transaction.on_commit(lambda: async_task("studio.videos.tasks.poll_generation", pk))
+    transaction.on_commit(wakeup.notify)  # the sweeper, at rest, polls it at once too
     return generation
 
 

@@ -66,6 +66,7 @@ class Submitter:
         self._clients: services._Clients | None = None
         self._listener: wakeup.Listener = wakeup.Listener()
         self._listen_again_at = 0.0
+        self._told_at = 0.0
         self.sent = 0
 
     # --- what a look at the rows finds --------------------------------------------------
@@ -147,7 +148,14 @@ class Submitter:
             with self._cond:
                 self._held.discard(pk)
                 self.sent += 1
-            self._on_sent()
+                # The sweep is told of its new rows to poll once a burst is out (or every second
+                # during one), not after each create: a first poll is seconds away anyway.
+                clock = time.monotonic()
+                tell = not self._held or clock - self._told_at >= 1.0
+                if tell:
+                    self._told_at = clock
+            if tell:
+                self._on_sent()
 
     def send_due(self) -> int:
         """Everything due, sent one after another in the calling thread (tests; no threads)."""
