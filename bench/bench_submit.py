@@ -481,6 +481,8 @@ def measure(code: Path, args: argparse.Namespace) -> dict:
         time.sleep(10)  # past start-up (imports, first queries)
         result = {"code": str(code), "load_start": load()}
         result["idle"] = bench_idle(children, query_dir, seconds=args.idle_seconds)
+        if args.idle_only:
+            return result
         result["pickup"] = bench_pickup(base_url, samples=args.pickups, rest=5)
         result["burst_two"] = bench_burst_two(base_url, total=args.burst, run=args.run)
         result["burst_many"] = bench_burst_many(base_url, total=args.burst, people=args.people)
@@ -512,6 +514,8 @@ def rows(result: dict, args: argparse.Namespace) -> list[tuple[str, str, str]]:
                 "< 0.05 CPU s, < 20 queries" if name == "studio" else "",
             )
         )
+    if "pickup" not in result:
+        return out
     pickup = result["pickup"]
     out.append(
         (
@@ -564,6 +568,7 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=20)
     parser.add_argument("--generations", type=int, default=1000, help="in flight for (a); 0: skip (a)")
     parser.add_argument("--samples", type=int, default=3, help="(a)'s samples")
+    parser.add_argument("--idle-only", action="store_true", help="measure (b) only")
     parser.add_argument("--serve-provider", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--code", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()

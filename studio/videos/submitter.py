@@ -79,7 +79,8 @@ class Submitter:
         """
         now = now or timezone.now()
         free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
-        rows = (
+        # Read before taking the lock: the sending threads go on taking turns meanwhile.
+        rows = list(
             Generation.objects.filter(free, status=Status.QUEUED)
             .order_by("next_poll_at", "pk")
             .values_list("pk", "team_id", "author_id", "next_poll_at")[:LOOK_BATCH]
