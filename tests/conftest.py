@@ -116,6 +116,29 @@ def browser():
         browser.close()
 
 
+# Tests that start whole studios, worker machines or nginx as processes of their own (tens
+# of seconds each) and use no test database. pytest-django puts tests without the database
+# last, where one of these would end the run alone while the other worker idles; first, the
+# rest of the suite fills the time around them. Longest first.
+STARTS_PROCESSES = ("test_scaleout_shape.py", "test_runstudio.py", "test_scale_out.py")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def first(item: pytest.Item) -> bool:
+        no_database = item.get_closest_marker("django_db") is None and not {
+            "db",
+            "transactional_db",
+            "live_server",
+        } & set(getattr(item, "fixturenames", ()))
+        return item.path.name in STARTS_PROCESSES and no_database
+
+    # The longest first, in STARTS_PROCESSES's order; the rest as they were (the sort is stable).
+    items.sort(
+        key=lambda item: STARTS_PROCESSES.index(item.path.name) if first(item) else len(STARTS_PROCESSES)
+    )
+
+
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
 

@@ -346,3 +346,28 @@ def test_an_answer_on_its_way_when_the_live_refresh_swaps_the_list_still_lands(n
     expect(page.locator(f"#thread-{first.code} .replies")).to_contain_text("A little, yes")
     expect(page.locator(f"#reply-body-{first.code}")).to_have_value("")
     assert page.evaluate("window.__stillTheSamePage") is True
+
+
+def test_a_live_refresh_answered_after_its_element_was_replaced_is_dropped(new_page, team_a, alice, bob):
+    # The other side of that race: alice's comment's answer brings a newer live element while the
+    # old one's refresh is on its way; that refresh's answer then had no page to land in.
+    generation = make_ready_generation(team_a, alice)
+    page = new_page()
+    open_video(page, "alice@example.org", generation)
+    held = []
+
+    def hold_the_first(route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route(f"**/videos/{generation.code}/changes/**", hold_the_first)
+    wait_until(page, "document.getElementById('detail-live').classList.contains('htmx-request')")
+    comment(page, "Mine, while the refresh waits")
+    review.add_comment(generation=generation, author=bob, body="Bob's, since then", at_seconds=None)
+    with page.expect_event("requestfinished", lambda request: request.url == held[0].request.url):
+        held[0].continue_()
+    expect(page.locator("#comment-list")).to_contain_text("Bob's, since then")
+    expect(page.locator("#comment-list")).to_contain_text("Mine, while the refresh waits")
+    assert page.evaluate("window.__stillTheSamePage") is True

@@ -91,6 +91,19 @@
     });
     if (texts.length) announce(texts.join(" "));
   }
+  // A live refresh (#gallery-live, #detail-live) whose element was replaced while it asked (a
+  // filter change, or a comment's or a review's answer carrying a newer live element) is
+  // dropped: htmx would look for its out-of-band targets around the detached element and find
+  // none (htmx:oobErrorNoTarget). The element that replaced it asks again from its own version.
+  function dropIfDetached(event) {
+    if (!document.body.contains(event.currentTarget)) event.detail.shouldSwap = false;
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (!elt || (elt.id !== "gallery-live" && elt.id !== "detail-live") || elt.studioDropsDetached) return;
+    elt.studioDropsDetached = true;
+    elt.addEventListener("htmx:beforeSwap", dropIfDetached);
+  });
   // A polled fragment says what it shows with data-announce-change="Processing" (and an id):
   // only a change from what the element it replaces said is announced, not every poll.
   var said = {};
