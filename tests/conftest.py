@@ -13,10 +13,24 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import translation
 
 from studio.accounts.models import Membership, Role, Team
 
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the studio's default language.
+
+    A request in Chinese leaves its language active in the thread (LocaleMiddleware activates
+    it, nothing deactivates it), and a sign-in outside a request (force_login) saves the active
+    language as the person's choice: the next test on that worker would read Chinese pages.
+    """
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
