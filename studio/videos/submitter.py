@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 DEFAULT_BUSY_SECONDS = 5.0
 # Queued rows one look reads at most (the rest come with the next look).
 LOOK_BATCH = 2000
+# The longest a wait for a wake-up lasts before it checks for a stop by itself.
+STOP_SLICE = 5.0
 
 
 def person_of(team_id: int, author_id: int | None) -> tuple[int, int | None]:
@@ -208,6 +210,9 @@ class Submitter:
             thread.start()
         self._listener = wakeup.listen()
         self._listen_again_at = time.monotonic() + 60
+        threading.Thread(
+            target=self._interrupt_on_stop, args=(stop,), name="submit-stop", daemon=True
+        ).start()
         try:
             while not stop.is_set():
                 close_old_connections()
@@ -241,16 +246,25 @@ class Submitter:
                 self._listener = wakeup.listen()
         return wait
 
+    def _interrupt_on_stop(self, stop: threading.Event) -> None:
+        """A stop ends the wait for a wake-up at once (on Redis and PostgreSQL, harmlessly, every sweeper's)."""
+        stop.wait()
+        self._listener.interrupt()
+
     def _wait(self, stop: threading.Event, seconds: float) -> bool:
-        """Wait for a wake-up, at most `seconds`; a stop is noticed within a second (no query meanwhile)."""
+        """Wait for a wake-up, at most `seconds`, in slices of STOP_SLICE (no query meanwhile).
+
+        A stop interrupts the wait (`_interrupt_on_stop`); the slices only bound a stop
+        whose interruption was lost.
+        """
         deadline = time.monotonic() + max(0.0, seconds)
         while not stop.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
             try:
-                if self._listener.wait(min(left, 1.0)):
-                    return True
+                if self._listener.wait(min(left, STOP_SLICE)):
+                    return not stop.is_set()
             except Exception:
                 # The channel broke (Redis or the database went away): open it again, later.
                 log.warning("Wake-ups were interrupted; listening again", exc_info=True)

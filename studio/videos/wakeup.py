@@ -120,6 +120,10 @@ class Listener:
     def close(self) -> None:
         self._closed.set()
 
+    def interrupt(self) -> None:
+        """End a `wait` under way now, from another thread (a stop)."""
+        self._closed.set()
+
     def __init__(self) -> None:
         self._closed = threading.Event()
 
@@ -146,6 +150,10 @@ class SocketListener(Listener):
                 while self._socket.recv(64):
                     woken = True
         return woken
+
+    def interrupt(self) -> None:
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+            sender.sendto(b"1", str(self.path))
 
     def close(self) -> None:
         super().close()
@@ -176,6 +184,15 @@ class PostgresListener(Listener):
                 pass
         return woken
 
+    def interrupt(self) -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
+        except Exception:
+            log.debug("Could not interrupt the listener", exc_info=True)
+        finally:
+            connection.close()
+
     def close(self) -> None:
         super().close()
         with contextlib.suppress(Exception):
@@ -197,6 +214,10 @@ class RedisListener(Listener):
         while woken and self._pubsub.get_message(timeout=0) is not None:
             pass
         return woken
+
+    def interrupt(self) -> None:
+        with contextlib.suppress(Exception):
+            _redis().publish(channel_name(), b"1")
 
     def close(self) -> None:
         super().close()
