@@ -231,3 +231,25 @@ def test_a_form_posted_through_the_server_signs_in_and_a_huge_body_is_refused(me
         assert http.get("/").status_code == 200
         huge = http.post("/login/", content=b"x" * (17 * 1024 * 1024), headers={"Content-Type": "text/plain"})
         assert huge.status_code == 413
+
+
+def test_a_kept_alive_connection_takes_the_next_range_after_a_streamed_one(media, team_a, alice):
+    """A player asks again on the same connection once a range has come in full."""
+    base = media[0]
+    ready = make_ready_generation(team_a, alice)
+    data = ready.video.open("rb").read()
+    cookie = _cookie(alice)["Cookie"]
+    with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=30) as sock:
+        reader = sock.makefile("rb")
+        for first in (len(data) - 3000, 0, 1000):
+            sock.sendall(
+                f"GET {_video(ready)} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
+                f"Range: bytes={first}-\r\n\r\n".encode()
+            )
+            status = reader.readline()
+            headers = {}
+            while (line := reader.readline()) != b"\r\n":
+                name, _, value = line.decode().partition(":")
+                headers[name.strip().lower()] = value.strip()
+            assert status.startswith(b"HTTP/1.1 206"), (status, headers)
+            assert reader.read(int(headers["content-length"])) == data[first:]
