@@ -29,6 +29,18 @@
     }
   }, true);
 
+  // A plain post (Delete, say) leaves the page once it is answered: the live refresh stops now.
+  // Asked meanwhile, it would find the video it watches already deleted (a 404 in the console).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || !form.matches || (form.method || "").toLowerCase() !== "post") return;
+    if (form.hasAttribute("hx-post") || form.hasAttribute("hx-get") || form.target === "_blank") return;
+    document.querySelectorAll("#gallery-live, #detail-live").forEach(function (live) {
+      if (window.htmx) htmx.trigger(live, "htmx:abort");
+      live.remove();
+    });
+  });
+
   // Copy buttons: <button data-copy="#invite-link">Copy</button>.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy]");
