@@ -452,3 +452,12 @@ def test_error_pages_speak_the_request_s_language(client, settings, monkeypatch)
     broken = client.get("/signup/", headers=ZH)
     assert broken.status_code == 500 and '<html lang="zh-hans">' in broken.content.decode()
     assert not english_on(broken.content.decode()) and "出错了" in broken.content.decode()
+
+
+def test_the_sign_in_pause_is_explained_in_chinese(client, alice, settings):
+    settings.AXES_FAILURE_LIMIT = 2
+    for _attempt in range(2):
+        page = client.post("/login/", {"username": "alice@example.org", "password": "wrong"}, headers=ZH)
+    assert page.status_code == 429
+    html = page.content.decode()
+    assert "登录已暂停 15 分钟" in html and not english_on(html)
