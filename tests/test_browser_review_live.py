@@ -321,6 +321,17 @@ def test_a_failed_generation_s_page_says_what_failed_and_offers_try_again(new_pa
     assert messages == []
 
 
+def wait_for_held(page, held: list, timeout: float = 15.0) -> None:
+    """Waits until a routed request is held. The page may have sent it (its htmx-request class is
+    set) before Playwright ran the route's handler: that happens while Playwright dispatches its
+    events, which page.wait_for_timeout does and time.sleep does not."""
+    deadline = time.monotonic() + timeout
+    while not held:
+        assert time.monotonic() < deadline, "the request never reached its route"
+        page.wait_for_timeout(20)
+    assert len(held) == 1
+
+
 def test_an_answer_on_its_way_when_the_live_refresh_swaps_the_list_still_lands(new_page, team_a, alice, bob):
     # The race behind an intermittent "htmx:oobErrorNoTarget #comment-list": the live refresh
     # replaced the comment list (and with it the reply form) while the reply's answer was on its
@@ -337,7 +348,7 @@ def test_an_answer_on_its_way_when_the_live_refresh_swaps_the_list_still_lands(n
     page.locator(f"#reply-body-{first.code}").fill("A little, yes")
     page.locator(f"#reply-form-{first.code}").get_by_role("button", name="Reply").click()
     wait_until(page, f"document.querySelector('#reply-form-{first.code}.htmx-request') !== null")
-    assert len(held) == 1
+    wait_for_held(page, held)
 
     # Meanwhile bob comments: alice's page swaps the new list in while her reply is held.
     review.add_comment(generation=generation, author=bob, body="And the sky?", at_seconds=None)
@@ -364,6 +375,7 @@ def test_a_live_refresh_answered_after_its_element_was_replaced_is_dropped(new_p
 
     page.route(f"**/videos/{generation.code}/changes/**", hold_the_first)
     wait_until(page, "document.getElementById('detail-live').classList.contains('htmx-request')")
+    wait_for_held(page, held)
     comment(page, "Mine, while the refresh waits")
     review.add_comment(generation=generation, author=bob, body="Bob's, since then", at_seconds=None)
     with page.expect_event("requestfinished", lambda request: request.url == held[0].request.url):
