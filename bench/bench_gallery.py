@@ -45,6 +45,8 @@ if "--code" in sys.argv:  # another checkout of the studio, measured by this ben
     ROOT = Path(sys.argv[sys.argv.index("--code") + 1]).resolve()
 sys.path.insert(0, str(ROOT))
 
+from bench_pipeline import throwaway_database  # noqa: E402
+
 IN_FLIGHT = 50
 CLIENTS = 8
 GOALS = {
@@ -283,28 +285,6 @@ def start_gunicorn(port: int) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
 
 
-def throwaway_database(server_url: str) -> tuple[str, callable]:
-    """A new PostgreSQL database on the server of `server_url`: its URL, and how to drop it."""
-    from urllib.parse import urlsplit
-
-    import psycopg
-
-    parts = urlsplit(server_url)
-    base = f"{parts.scheme}://{parts.netloc}"
-    name = f"bench_gallery_{os.getpid()}"
-    with psycopg.connect(base + "/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(base + "/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return f"{base}/{name}", drop
-
-
 def analyze() -> None:
     """Fresh planner statistics after a bulk insert, as an operator runs ANALYZE after a big import.
 
@@ -343,7 +323,7 @@ def main() -> int:
     print(f"load average at the start: {load_average()} (1, 5, 15 min)", flush=True)
     try:
         if args.database:
-            os.environ["DATABASE_URL"], drop = throwaway_database(args.database)
+            os.environ["DATABASE_URL"], drop = throwaway_database(args.database, "bench_gallery")
         setup_django(data_dir)
         import httpx
         from django.contrib.auth.models import User

@@ -438,15 +438,18 @@ def bench_time_to_ready(server, team, user, *, samples: int, interval: float) ->
     }
 
 
-def throwaway_database(server_url: str) -> tuple[str, Callable[[], None]]:
-    """A new PostgreSQL database on the server of `server_url`: its URL, and how to drop it."""
+def throwaway_database(server_url: str, prefix: str = "bench_pipeline") -> tuple[str, Callable[[], None]]:
+    """A new PostgreSQL database on the server of `server_url`: its URL, and how to drop it.
+
+    The benches share this one (bench_gallery, bench_submit, bench_burst); `prefix` names whose it is.
+    """
     from urllib.parse import urlsplit
 
     import psycopg
 
     parts = urlsplit(server_url)
     base = f"{parts.scheme}://{parts.netloc}"
-    name = f"bench_pipeline_{os.getpid()}"
+    name = f"{prefix}_{os.getpid()}"
     with psycopg.connect(base + "/postgres", autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
 

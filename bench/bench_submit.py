@@ -45,6 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LATENCY = 0.1
 TICKS = os.sysconf("SC_CLK_TCK")
 
+from bench_pipeline import throwaway_database  # noqa: E402
+
 # Wraps the studio's settings to count queries per process; nothing else changes.
 COUNTING_SETTINGS = """\
 import os
@@ -401,27 +403,6 @@ def wait_for_queries(base_url: str, at_least: int, what: str) -> int:
 # --- One checkout, in a child process -----------------------------------------------------
 
 
-def throwaway_database(server_url: str) -> tuple[str, callable]:
-    from urllib.parse import urlsplit
-
-    import psycopg
-
-    parts = urlsplit(server_url)
-    base = f"{parts.scheme}://{parts.netloc}"
-    name = f"bench_submit_{os.getpid()}"
-    with psycopg.connect(base + "/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(base + "/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return f"{base}/{name}", drop
-
-
 def measure(code: Path, args: argparse.Namespace) -> dict:
     sys.path.insert(0, str(code))
     # Short: the studio keeps sockets in its data folder (107 bytes at most for a path).
@@ -453,7 +434,7 @@ def measure(code: Path, args: argparse.Namespace) -> dict:
             BENCH_QUERY_DIR=str(query_dir),
         )
         if args.database:
-            env["DATABASE_URL"], drop = throwaway_database(args.database)
+            env["DATABASE_URL"], drop = throwaway_database(args.database, "bench_submit")
         if args.redis:
             env["REDIS_URL"] = args.redis
         os.environ.update(env)
